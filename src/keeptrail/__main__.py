@@ -1,0 +1,3 @@
+from keeptrail.cli.main import run
+
+run()
