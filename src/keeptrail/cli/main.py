@@ -1,0 +1,49 @@
+"""The ``keeptrail`` command: its sub-commands are registered here, each in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from keeptrail import __version__
+from keeptrail.cli import demo, ingest, search, stats
+from keeptrail.errors import UserError
+from keeptrail.query.errors import QueryError
+
+app = typer.Typer(
+    name="keeptrail",
+    help="Who did what, when, and where — and was it allowed?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("ingest")(ingest.ingest)
+app.command("search")(search.search)
+app.command("stats")(stats.stats)
+app.command("demo")(demo.demo)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the version."""
+    print(__version__)
+
+
+def run() -> None:
+    """Entry point: user errors become one line on stderr and exit status 2, not a traceback."""
+    err = Console(stderr=True, highlight=False)
+    try:
+        app()
+    except QueryError as exc:
+        err.print("[bold red]error:[/] invalid query", markup=True)
+        err.print(exc.render(), markup=False)
+        sys.exit(2)
+    except (UserError, ValueError, OSError) as exc:
+        err.print("[bold red]error:[/] ", end="", markup=True)
+        err.print(str(exc), markup=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        sys.exit(130)

@@ -1,0 +1,41 @@
+"""``keeptrail search``: the query language over the store, newest first."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from keeptrail.cli.common import DataDir, Since, Until, store_for, time_bounds
+from keeptrail.cli.output import OUTPUT_FORMATS, write_events
+from keeptrail.errors import UserError
+from keeptrail.query.parse import parse as parse_query
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="e.g. 'user:alice AND outcome:failure'.")] = "",
+    since: Since = None,
+    until: Until = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="Events per page.")] = 50,
+    cursor: Annotated[str | None, typer.Option(help="Continue after a previous page.")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, json, jsonl or csv.")
+    ] = "table",
+    data_dir: DataDir = None,
+) -> None:
+    """Search events, newest first.
+
+    Example: keeptrail search 'action:ssh.login AND outcome:failure AND ip:10.0.0.0/8' --since 24h
+    """
+    if fmt not in OUTPUT_FORMATS:
+        raise UserError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
+    tree = parse_query(query) if query.strip() else None
+    lo, hi = time_bounds(since, until)
+    store = store_for(data_dir, must_exist=True)
+    try:
+        page = store.search(tree, since=lo, until=hi, limit=limit, cursor=cursor)
+    finally:
+        store.close()
+    write_events(page.events, fmt)
+    if fmt == "table" and page.next_cursor:
+        typer.echo(f"more: --cursor {page.next_cursor}", err=True)

@@ -1,0 +1,5 @@
+"""Errors a user can act on: the CLI prints their message, never a traceback."""
+
+
+class UserError(Exception):
+    """A problem with what the user asked for (bad path, bad value, missing store)."""

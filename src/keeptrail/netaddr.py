@@ -1,0 +1,58 @@
+"""IP addresses in their 16-byte storage form, shared by the store and the query compiler.
+
+Every address is stored as 16 bytes, IPv4 as its IPv4-mapped IPv6 form (``::ffff:a.b.c.d``).
+One width for both families means one column, one index, and CIDR ranges that are plain
+byte ranges (``BETWEEN lo AND hi``), which compare the same way in SQLite (memcmp on BLOB),
+PostgreSQL (bytea) and Python (``bytes`` ordering).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from typing import Final
+
+_V4_MAPPED_PREFIX: Final = b"\x00" * 10 + b"\xff\xff"
+
+
+def ip_to_bytes(text: str) -> bytes:
+    """The 16-byte storage form of an IPv4 or IPv6 address; ValueError if it is not one.
+
+    A zone index (``fe80::1%eth0``) is dropped: it names an interface, not an address.
+    """
+    address = ipaddress.ip_address(text.strip())
+    if isinstance(address, ipaddress.IPv4Address):
+        return _V4_MAPPED_PREFIX + address.packed
+    return address.packed
+
+
+def bytes_to_ip(data: bytes) -> str:
+    """The display form of a stored address: IPv4-mapped addresses come back as dotted quads."""
+    if len(data) != 16:
+        raise ValueError(f"an address is stored as 16 bytes, got {len(data)}")
+    if data.startswith(_V4_MAPPED_PREFIX):
+        return str(ipaddress.IPv4Address(data[12:]))
+    return str(ipaddress.IPv6Address(data))
+
+
+def network_bounds(text: str) -> tuple[bytes, bytes]:
+    """First and last address of a CIDR network in storage form (host bits are ignored).
+
+    ``10.0.0.0/8`` maps into ``::ffff:10.0.0.0/104``, so an IPv4 range never matches an
+    IPv6 address outside the mapped block.
+    """
+    network = ipaddress.ip_network(text.strip(), strict=False)
+    return ip_to_bytes(str(network.network_address)), ip_to_bytes(str(network.broadcast_address))
+
+
+@lru_cache(maxsize=65_536)
+def try_ip_to_bytes(text: str) -> bytes | None:
+    """:func:`ip_to_bytes`, or ``None`` for a value that is not an address (cached).
+
+    The in-memory predicate calls this once per event; the cache keeps repeated source
+    addresses, which dominate real logs, from being re-parsed.
+    """
+    try:
+        return ip_to_bytes(text)
+    except ValueError:
+        return None

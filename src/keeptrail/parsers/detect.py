@@ -1,0 +1,81 @@
+"""Which parser a line belongs to, and the one function that turns a line into an event.
+
+Detection is by the syslog tag: each format module declares the programs it speaks for
+(``PROGRAMS``). PAM lines are written by whatever program loaded the PAM module (``sshd``,
+``sudo``, ``login``, ``gdm-password``...), so when the program's own parser does not know a
+message that carries a ``pam_`` marker, the PAM parser gets a turn. A line that no parser
+understands is never dropped: it becomes an ``unparsed`` event with its raw text.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from keeptrail.event import Event, unparsed
+from keeptrail.parsers import logind, pam, shadow, sshd, su, sudo
+from keeptrail.parsers.base import MessageParser
+from keeptrail.parsers.syslog import FrameContext, split_syslog
+
+FORMATS: Final[dict[str, MessageParser]] = {
+    "sshd": sshd.parse,
+    "sudo": sudo.parse,
+    "su": su.parse,
+    "pam": pam.parse,
+    "shadow": shadow.parse,
+    "logind": logind.parse,
+}
+
+_BY_PROGRAM: Final[dict[str, str]] = {
+    program: name
+    for name, module in (
+        ("sshd", sshd),
+        ("sudo", sudo),
+        ("su", su),
+        ("pam", pam),
+        ("shadow", shadow),
+        ("logind", logind),
+    )
+    for program in module.PROGRAMS
+}
+
+
+def format_names() -> list[str]:
+    """The values ``--format`` accepts."""
+    return ["auto", *FORMATS]
+
+
+def parse_line(line: str, ctx: FrameContext, fmt: str = "auto") -> Event:
+    """Turn one decoded line (without its newline) into an event; never raises, never drops.
+
+    The returned event carries ``raw`` and ``collector_parser``; id, ingest time and the rest
+    of the collector fields are the pipeline's to fill.
+    """
+    msg = split_syslog(line, ctx)
+    if msg is None:
+        event = unparsed(line, ctx.reference_us, reason="no_syslog_framing")
+        event.collector_parser = "unparsed"
+        return event
+    event_or_none: Event | None = None
+    parser_name = "unparsed"
+    if fmt == "auto":
+        program = msg.program
+        name = _BY_PROGRAM.get(program)
+        if name is None and "(" in program:  # "su(pam_unix)": old PAM tags
+            name = _BY_PROGRAM.get(program.partition("(")[0])
+        if name is not None:
+            event_or_none = FORMATS[name](msg)
+            parser_name = name
+        if event_or_none is None and name != "pam" and "pam_" in msg.message:
+            event_or_none = pam.parse(msg)
+            parser_name = "pam"
+    else:
+        event_or_none = FORMATS[fmt](msg)
+        parser_name = fmt
+    if event_or_none is None:
+        event = unparsed(line, msg.time, host=msg.host, reason="no_parser_matched")
+        event.details["program"] = msg.program
+        event.collector_parser = "unparsed"
+        return event
+    event_or_none.raw = line
+    event_or_none.collector_parser = parser_name
+    return event_or_none

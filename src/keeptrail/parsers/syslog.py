@@ -1,0 +1,172 @@
+"""The syslog framings that wrap every Linux authentication message.
+
+Three framings are found on real machines, and each is recognised by its first bytes:
+
+* traditional BSD (RFC 3164): ``Feb 21 21:54:44 host prog[pid]: message`` — no year and no
+  zone, so both come from the context: the zone is configured, the year is the one that puts
+  the line at or before the reference time (a file's mtime, or the receive time) plus a month
+  of clock skew. A December line read in January therefore lands in the previous year;
+* RFC 3339 high precision, rsyslog's default on Debian since 12:
+  ``2024-02-21T21:54:44.123456+01:00 host prog[pid]: message``;
+* RFC 5424: ``<34>1 2024-02-21T21:54:44.123Z host app procid msgid [sd] message``.
+
+Any of them may start with a ``<PRI>`` when it arrived over the network. The functions here
+are pure: the reference time and zone are arguments.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Final
+
+from keeptrail.event import datetime_to_micros
+from keeptrail.parsers.base import SyslogMessage
+
+_MONTHS: Final = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_SKEW_US: Final = 31 * 86_400 * 1_000_000
+
+# prog[pid]: — the tag is everything up to '[' or ':'; allow the odd characters real tags
+# carry ("su(pam_unix)", "gdm-password", "/usr/sbin/cron", "sshd-session").
+_TAG = r"(?P<prog>[^\s\[:]{1,64}(?:\([^\s)]{1,32}\))?)(?:\[(?P<pid>\d{1,10})\])?:[ ]?"
+
+_BSD = re.compile(
+    r"(?:<(?P<pri>\d{1,3})>)?"
+    r"(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (?P<day>[ \d]?\d) "
+    r"(?P<hh>\d\d):(?P<mm>\d\d):(?P<ss>\d\d)(?:\.(?P<frac>\d{1,6}))? "
+    r"(?:(?P<host>[^\s:\[]+) )?" + _TAG + r"(?P<msg>.*)",
+    re.DOTALL,
+)
+_RFC3339 = re.compile(
+    r"(?:<(?P<pri>\d{1,3})>)?"
+    r"(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)) +"
+    r"(?P<host>[^\s:\[]+) " + _TAG + r"(?P<msg>.*)",
+    re.DOTALL,
+)
+_RFC5424 = re.compile(
+    r"<(?P<pri>\d{1,3})>1 "
+    r"(?P<ts>-|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)) "
+    r"(?P<host>\S{1,255}) (?P<app>\S{1,48}) (?P<procid>\S{1,128}) (?P<msgid>\S{1,32}) "
+    r"(?P<sd>-|(?:\[(?:[^\]\\\"]|\\.|\"(?:[^\"\\]|\\.)*\")*\])+)"
+    r"(?: (?P<msg>.*))?",
+    re.DOTALL,
+)
+
+
+@dataclass(slots=True)
+class FrameContext:
+    """What a framing needs from outside the line: a reference time and a zone.
+
+    ``reference_us`` is the newest time a line can plausibly carry (the file's mtime, or when
+    the line was received); ``tz`` is the zone of timestamps that carry none (BSD framing).
+    """
+
+    reference_us: int
+    tz: tzinfo = UTC
+    _minute_cache: dict[str, int] | None = None
+
+    def bsd_minute(self, mon: int, day: int, hh: int, mm: int) -> int | None:
+        """Epoch µs of the start of that minute, with the year inferred; cached per minute."""
+        key = f"{mon} {day} {hh} {mm}"
+        cache = self._minute_cache
+        if cache is None:
+            cache = self._minute_cache = {}
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        ref_year = datetime.fromtimestamp(self.reference_us / 1e6, UTC).year
+        value: int | None = None
+        for year in (ref_year + 1, ref_year, ref_year - 1, ref_year - 2, ref_year - 3):
+            try:
+                local = datetime(year, mon, day, hh, mm, tzinfo=self.tz)
+            except ValueError:  # Feb 29 in a non-leap year
+                continue
+            micros = datetime_to_micros(local)
+            if micros <= self.reference_us + _SKEW_US:
+                value = micros
+                break
+        if len(cache) > 4096:
+            cache.clear()
+        if value is not None:
+            cache[key] = value
+        return value
+
+
+def split_syslog(line: str, ctx: FrameContext) -> SyslogMessage | None:
+    """Remove the syslog framing from ``line``; ``None`` when no framing matches."""
+    if not line:
+        return None
+    first = line[0]
+    if first == "<":
+        m = _RFC5424.match(line)
+        if m is not None:
+            return _from_5424(m)
+        body = line[line.find(">") + 1 : line.find(">") + 2]
+        first = body or first
+    if first.isdigit():
+        m = _RFC3339.match(line)
+        if m is None:
+            return None
+        try:
+            stamp = _parse_iso(m["ts"])
+        except ValueError:
+            return None
+        return SyslogMessage(stamp, m["host"], m["prog"], _pid(m["pid"]), m["msg"])
+    m = _BSD.match(line)
+    if m is None:
+        return None
+    minute = ctx.bsd_minute(_MONTHS[m["mon"]], int(m["day"]), int(m["hh"]), int(m["mm"]))
+    if minute is None:
+        return None
+    if int(m["hh"]) > 23 or int(m["mm"]) > 59 or int(m["ss"]) > 60:
+        return None
+    frac = m["frac"]
+    micros = minute + int(m["ss"]) * 1_000_000 + (int(frac.ljust(6, "0")) if frac else 0)
+    return SyslogMessage(micros, m["host"], m["prog"], _pid(m["pid"]), m["msg"])
+
+
+def _from_5424(m: re.Match[str]) -> SyslogMessage | None:
+    ts = m["ts"]
+    if ts == "-":
+        return None
+    try:
+        stamp = _parse_iso(ts)
+    except ValueError:
+        return None
+    host = None if m["host"] == "-" else m["host"]
+    app = "" if m["app"] == "-" else m["app"]
+    msg = m["msg"] or ""
+    if msg.startswith("\ufeff"):  # RFC 5424 §6.4: a UTF-8 message may start with a BOM
+        msg = msg[1:]
+    procid = m["procid"]
+    return SyslogMessage(stamp, host, app, _pid(procid if procid.isdigit() else None), msg)
+
+
+def _parse_iso(text: str) -> int:
+    """ISO 8601 → µs, tolerating nanoseconds (truncated) and ``+0100`` offsets."""
+    date, _, rest = text.replace(" ", "T", 1).partition("T")
+    if "." in rest:
+        clock, _, tail = rest.partition(".")
+        digits = len(tail) - len(tail.lstrip("0123456789"))
+        frac, zone = tail[:digits], tail[digits:]
+        rest = f"{clock}.{frac[:6].ljust(6, '0')}{zone}"
+    if rest.endswith("Z"):
+        rest = rest[:-1] + "+00:00"
+    elif len(rest) >= 5 and rest[-5] in "+-" and ":" not in rest[-5:]:
+        rest = rest[:-2] + ":" + rest[-2:]
+    dt = datetime.fromisoformat(f"{date}T{rest}")
+    if dt.tzinfo is None:  # pragma: no cover - the regexes require a zone
+        dt = dt.replace(tzinfo=UTC)
+    if dt.utcoffset() is not None and abs(dt.utcoffset() or timedelta()) > timedelta(hours=18):
+        raise ValueError("offset out of range")
+    return datetime_to_micros(dt)
+
+
+def _pid(text: str | None) -> int | None:
+    return int(text) if text else None

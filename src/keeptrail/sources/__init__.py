@@ -1,0 +1,1 @@
+"""Where lines come from: one module per kind of source."""

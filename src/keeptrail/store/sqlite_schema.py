@@ -1,0 +1,113 @@
+"""SQLite schema, as named migrations applied in order and recorded in ``schema_migrations``.
+
+A migration is a function of a connection; its name is its identity. Never edit one that has
+shipped: add the next. Each runs in its own transaction with the record of having run.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Final
+
+
+def m001_events(db: sqlite3.Connection) -> None:
+    """Events in ingest order (``seq``), with the indexes the search paths need, and no more.
+
+    Every filtered search the CLI and API make is one of: a time range (``time``), an actor, a
+    source address, an action or a host over a time range — each has an index whose last
+    column is time, so SQLite walks it newest first and stops after a page.
+    """
+    db.execute(
+        """
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,
+            id BLOB NOT NULL UNIQUE,
+            time INTEGER NOT NULL,
+            ingested_at INTEGER,
+            category TEXT NOT NULL,
+            action TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            reason TEXT,
+            severity TEXT NOT NULL,
+            actor_name TEXT,
+            actor_uid INTEGER,
+            actor_type TEXT,
+            actor_session TEXT,
+            actor_auth_method TEXT,
+            actor_effective_user TEXT,
+            source_ip BLOB,
+            source_port INTEGER,
+            source_host TEXT,
+            target_host TEXT,
+            target_system TEXT,
+            target_resource TEXT,
+            target_resource_type TEXT,
+            details TEXT,
+            collector_host TEXT,
+            collector_source TEXT,
+            collector_parser TEXT,
+            collector_file TEXT,
+            collector_offset INTEGER,
+            raw TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX events_time ON events (time)")
+    db.execute("CREATE INDEX events_actor_time ON events (actor_name, time)")
+    db.execute("CREATE INDEX events_source_ip_time ON events (source_ip, time)")
+    db.execute("CREATE INDEX events_action_time ON events (action, time)")
+    db.execute("CREATE INDEX events_host_time ON events (target_host, time)")
+
+
+def m002_file_positions(db: sqlite3.Connection) -> None:
+    """Where each file was read up to, committed in the same transaction as its events."""
+    db.execute(
+        """
+        CREATE TABLE file_positions (
+            path TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            fingerprint_len INTEGER NOT NULL,
+            offset INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX file_positions_fingerprint ON file_positions (fingerprint)")
+
+
+MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
+    m001_events,
+    m002_file_positions,
+)
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations not yet recorded; returns the names applied."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER)"
+    )
+    done = {name for (name,) in db.execute("SELECT name FROM schema_migrations")}
+    applied = []
+    for migration in MIGRATIONS:
+        name = migration.__name__
+        if name in done:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have applied it while we waited for the write lock.
+            if db.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,)).fetchone():
+                db.execute("COMMIT")
+                continue
+            migration(db)
+            db.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                (name, int(time.time())),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied

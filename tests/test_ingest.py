@@ -1,0 +1,183 @@
+"""The ingest pipeline on real files: resume, rotation, gzip, partial lines, bad bytes."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import shutil
+from pathlib import Path
+
+from keeptrail.ingest import Ingestor
+from keeptrail.store.sqlite import SQLiteStore
+
+LINES = [
+    "Feb 21 21:54:44 localhost sshd[3402]: Accepted publickey for vagrant from 10.0.2.2 port"
+    " 63673 ssh2: RSA 39:33:99:e9:a0:dc:f2:33:a3:e5:72:3b:7c:3a:56:84",
+    "Feb 23 00:13:35 localhost sshd[7483]: Accepted password for vagrant from 192.168.33.1 port"
+    " 58803 ssh2",
+    "Feb 21 21:56:12 localhost sshd[3430]: Invalid user test from 10.0.2.2",
+    "Feb 20 08:35:22 slave22 sshd[5774]: Failed password for root from 216.160.83.57 port 29160"
+    " ssh2",
+    "Feb 21 23:35:33 localhost sudo: vagrant : TTY=pts/0 ; PWD=/home/vagrant ; USER=root ;"
+    " COMMAND=/bin/ls",
+]
+
+
+def write(path: Path, lines: list[str], *, newline_at_end: bool = True) -> None:
+    path.write_text("\n".join(lines) + ("\n" if newline_at_end else ""))
+    os.utime(path, (1_709_000_000, 1_709_000_000))  # 2024-02-27: the year is inferred from it
+
+
+def ingest(store: SQLiteStore, *paths: Path) -> Ingestor:
+    ing = Ingestor(store, host="test-host", batch_size=2)
+    for p in paths:
+        ing.ingest_file(p)
+    return ing
+
+
+def test_ingest_counts_parsed_unparsed_and_stores_collector_fields(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    """Every line becomes an event with its file, offset and host; the summary counts them."""
+    log = tmp_path / "auth.log"
+    write(log, [*LINES, "complete garbage that no parser knows"])
+    ing = ingest(store, log)
+    assert ing.summary.lines == 6
+    assert ing.summary.events == 6
+    assert ing.summary.unparsed == 1
+    assert store.count() == 6
+    events = store.search(None, limit=10).events
+    by_offset = {e.collector_offset: e for e in events}
+    assert sorted(by_offset) == [
+        sum(len(line) + 1 for line in [*LINES, "x"][:i]) for i in range(6)
+    ]
+    first = by_offset[0]
+    assert first.raw == LINES[0]
+    assert first.collector_file == str(log.resolve())
+    assert first.collector_host == "test-host"
+    assert first.collector_parser == "sshd"
+    assert first.time == 1_708_552_484_000_000  # Feb 21 2024 21:54:44 UTC
+
+
+def test_second_run_ingests_only_what_is_new(store: SQLiteStore, tmp_path: Path) -> None:
+    """Running ingest again on a grown file adds only the appended lines."""
+    log = tmp_path / "auth.log"
+    write(log, LINES[:3])
+    ingest(store, log)
+    assert store.count() == 3
+    ingest(store, log)
+    assert store.count() == 3
+    with log.open("a") as f:
+        f.write("\n".join(LINES[3:]) + "\n")
+    ing = ingest(store, log)
+    assert ing.summary.sources[0].resumed
+    assert store.count() == 5
+
+
+def test_rotated_and_compressed_copies_are_not_read_twice(store: SQLiteStore, tmp_path: Path) -> None:
+    """auth.log renamed to auth.log.1 and gzipped to auth.log.2.gz is recognised by content."""
+    log = tmp_path / "auth.log"
+    write(log, LINES * 60)  # longer than the fingerprint
+    ingest(store, log)
+    total = store.count()
+    rotated = tmp_path / "auth.log.1"
+    log.rename(rotated)
+    write(log, ["Feb 28 10:00:00 localhost sshd[1]: Invalid user new from 10.9.9.9"])
+    ingest(store, rotated, log)
+    assert store.count() == total + 1
+    gz = tmp_path / "auth.log.2.gz"
+    with rotated.open("rb") as src, gzip.open(gz, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    rotated.unlink()
+    ingest(store, gz)
+    assert store.count() == total + 1
+
+
+def test_gzip_backfill_is_read_transparently(store: SQLiteStore, tmp_path: Path) -> None:
+    """A .gz file never seen before is decompressed and fully ingested."""
+    gz = tmp_path / "auth.log.3.gz"
+    with gzip.open(gz, "wt") as f:
+        f.write("\n".join(LINES))  # no trailing newline: a finished file, last line taken
+    ingest(store, gz)
+    assert store.count() == len(LINES)
+
+
+def test_copytruncate_restarts_from_the_beginning(store: SQLiteStore, tmp_path: Path) -> None:
+    """A file truncated and rewritten in place is read again from byte zero."""
+    log = tmp_path / "auth.log"
+    write(log, LINES)
+    ingest(store, log)
+    write(log, ["Feb 28 11:00:00 localhost sshd[2]: Invalid user after from 10.1.1.1"])
+    ingest(store, log)
+    assert store.count() == len(LINES) + 1
+    assert store.search(None, limit=1).events[0].actor_name == "after"
+
+
+def test_unfinished_last_line_waits_for_its_newline(store: SQLiteStore, tmp_path: Path) -> None:
+    """A last line without newline is not consumed until the writer finishes it."""
+    log = tmp_path / "auth.log"
+    write(log, LINES[:2], newline_at_end=True)
+    with log.open("a") as f:
+        f.write(LINES[2][:20])
+    ing = ingest(store, log)
+    assert store.count() == 2
+    assert ing.summary.sources[0].pending_partial
+    with log.open("a") as f:
+        f.write(LINES[2][20:] + "\n")
+    ingest(store, log)
+    assert store.count() == 3
+    assert store.search(None, limit=1, since=None).events[0].raw in LINES
+
+
+def test_invalid_utf8_is_kept_exactly(store: SQLiteStore, tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 are escaped in raw and preserved exactly in base64."""
+    log = tmp_path / "auth.log"
+    data = b"Feb 21 21:56:12 localhost sshd[3430]: Invalid user \xff\xfeevil from 10.0.2.2\n"
+    log.write_bytes(data)
+    ingest(store, log)
+    (event,) = store.search(None).events
+    assert "\\xff\\xfe" in event.raw
+    assert base64.b64decode(str(event.details["raw_base64"])) == data[:-1]
+
+
+def test_blank_lines_are_counted_not_stored(store: SQLiteStore, tmp_path: Path) -> None:
+    """Empty lines carry nothing to keep; they are counted in the summary."""
+    log = tmp_path / "auth.log"
+    write(log, [LINES[0], "", "   ", LINES[1]])
+    ing = ingest(store, log)
+    assert store.count() == 2
+    assert ing.summary.sources[0].blank == 2
+
+
+def test_crash_between_batches_resumes_without_loss_or_duplicates(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    """If a run dies after some batches, the next run stores exactly the remaining lines."""
+    log = tmp_path / "auth.log"
+    write(log, LINES * 4)
+
+    class Boom(Exception):
+        pass
+
+    calls = 0
+    real_append = store.append
+
+    def failing_append(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise Boom
+        return real_append(*args, **kwargs)
+
+    store.append = failing_append  # type: ignore[method-assign]
+    try:
+        ingest(store, log)
+    except Boom:
+        pass
+    store.append = real_append  # type: ignore[method-assign]
+    assert store.count() == 4  # two committed batches of two
+    ingest(store, log)
+    assert store.count() == len(LINES) * 4
+    offsets = sorted(e.collector_offset or 0 for e in store.search(None, limit=100).events)
+    assert len(offsets) == len(set(offsets))
