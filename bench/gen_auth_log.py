@@ -32,8 +32,13 @@ def generate(lines: int, days: int, seed: int, out: Path) -> None:
     rnd = random.Random(seed)
     users = [f"user{i:04d}" for i in range(1000)]
     hosts = [f"web-{i:02d}" for i in range(50)]
-    internal = [f"10.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(1, 255)}" for _ in range(2000)]
-    external = [f"{rnd.randrange(1, 224)}.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(1, 255)}" for _ in range(50000)]
+    internal = [
+        f"10.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(1, 255)}" for _ in range(2000)
+    ]
+    external = [
+        f"{rnd.randrange(1, 224)}.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(1, 255)}"
+        for _ in range(50000)
+    ]
     start = time.time() - days * 86400
     step = days * 86400 * 2.4 / max(lines, 1)  # about 2.4 lines per scenario
     t = start
@@ -53,47 +58,83 @@ def generate(lines: int, days: int, seed: int, out: Path) -> None:
                 name = rnd.choice(BOT_NAMES)
                 port = rnd.randrange(1024, 65535)
                 buf.append(f"{stamp} {host} sshd[{pid}]: Invalid user {name} from {ip} port {port}")
-                buf.append(f"{stamp} {host} sshd[{pid}]: Failed password for invalid user {name} from {ip} port {port} ssh2")
-                buf.append(f"{stamp} {host} sshd[{pid}]: Connection closed by invalid user {name} {ip} port {port} [preauth]")
+                buf.append(
+                    f"{stamp} {host} sshd[{pid}]: Failed password for invalid user {name} from {ip} port {port} ssh2"
+                )
+                buf.append(
+                    f"{stamp} {host} sshd[{pid}]: Connection closed by invalid user {name} {ip} port {port} [preauth]"
+                )
             elif r < 0.50:
                 ip = rnd.choice(external)
                 port = rnd.randrange(1024, 65535)
-                buf.append(f"{stamp} {host} sshd[{pid}]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={ip}  user=root")
-                buf.append(f"{stamp} {host} sshd[{pid}]: Failed password for root from {ip} port {port} ssh2")
+                buf.append(
+                    f"{stamp} {host} sshd[{pid}]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={ip}  user=root"
+                )
+                buf.append(
+                    f"{stamp} {host} sshd[{pid}]: Failed password for root from {ip} port {port} ssh2"
+                )
             elif r < 0.70:
                 user = rnd.choice(users)
                 ip = rnd.choice(internal)
                 port = rnd.randrange(1024, 65535)
                 sess = rnd.randrange(1, 100000)
                 if rnd.random() < 0.5:
-                    buf.append(f"{stamp} {host} sshd[{pid}]: Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:{rnd.getrandbits(256):064x}"[:220])
+                    buf.append(
+                        f"{stamp} {host} sshd[{pid}]: Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:{rnd.getrandbits(256):064x}"[
+                            :220
+                        ]
+                    )
                 else:
-                    buf.append(f"{stamp} {host} sshd[{pid}]: Accepted password for {user} from {ip} port {port} ssh2")
-                buf.append(f"{stamp} {host} sshd[{pid}]: pam_unix(sshd:session): session opened for user {user}(uid={1000 + users.index(user)}) by (uid=0)")
-                buf.append(f"{stamp} {host} systemd-logind[512]: New session {sess} of user {user}.")
+                    buf.append(
+                        f"{stamp} {host} sshd[{pid}]: Accepted password for {user} from {ip} port {port} ssh2"
+                    )
+                buf.append(
+                    f"{stamp} {host} sshd[{pid}]: pam_unix(sshd:session): session opened for user {user}(uid={1000 + users.index(user)}) by (uid=0)"
+                )
+                buf.append(
+                    f"{stamp} {host} systemd-logind[512]: New session {sess} of user {user}."
+                )
             elif r < 0.88:
                 user = rnd.choice(users)
                 cmd = rnd.choice(COMMANDS)
-                buf.append(f"{stamp} {host} sudo: {user:>8} : TTY=pts/{rnd.randrange(10)} ; PWD=/home/{user} ; USER=root ; COMMAND={cmd}")
-                buf.append(f"{stamp} {host} sudo: pam_unix(sudo:session): session opened for user root(uid=0) by {user}(uid={1000 + users.index(user)})")
-                buf.append(f"{stamp} {host} sudo: pam_unix(sudo:session): session closed for user root")
+                buf.append(
+                    f"{stamp} {host} sudo: {user:>8} : TTY=pts/{rnd.randrange(10)} ; PWD=/home/{user} ; USER=root ; COMMAND={cmd}"
+                )
+                buf.append(
+                    f"{stamp} {host} sudo: pam_unix(sudo:session): session opened for user root(uid=0) by {user}(uid={1000 + users.index(user)})"
+                )
+                buf.append(
+                    f"{stamp} {host} sudo: pam_unix(sudo:session): session closed for user root"
+                )
             elif r < 0.95:
                 user = rnd.choice(users)
                 ip = rnd.choice(internal)
                 port = rnd.randrange(1024, 65535)
-                buf.append(f"{stamp} {host} sshd[{pid}]: Received disconnect from {ip} port {port}:11: disconnected by user")
-                buf.append(f"{stamp} {host} sshd[{pid}]: Disconnected from user {user} {ip} port {port}")
-                buf.append(f"{stamp} {host} sshd[{pid}]: pam_unix(sshd:session): session closed for user {user}")
+                buf.append(
+                    f"{stamp} {host} sshd[{pid}]: Received disconnect from {ip} port {port}:11: disconnected by user"
+                )
+                buf.append(
+                    f"{stamp} {host} sshd[{pid}]: Disconnected from user {user} {ip} port {port}"
+                )
+                buf.append(
+                    f"{stamp} {host} sshd[{pid}]: pam_unix(sshd:session): session closed for user {user}"
+                )
             elif r < 0.98:
                 user = rnd.choice(users)
                 buf.append(f"{stamp} {host} su[{pid}]: (to root) {user} on pts/{rnd.randrange(10)}")
-                buf.append(f"{stamp} {host} su[{pid}]: pam_unix(su:session): session opened for user root(uid=0) by {user}(uid={1000 + users.index(user)})")
+                buf.append(
+                    f"{stamp} {host} su[{pid}]: pam_unix(su:session): session opened for user root(uid=0) by {user}(uid={1000 + users.index(user)})"
+                )
             elif r < 0.99:
                 user = rnd.choice(users)
-                buf.append(f"{stamp} {host} sudo: {user:>8} : 3 incorrect password attempts ; TTY=pts/1 ; PWD=/home/{user} ; USER=root ; COMMAND=/bin/bash")
+                buf.append(
+                    f"{stamp} {host} sudo: {user:>8} : 3 incorrect password attempts ; TTY=pts/1 ; PWD=/home/{user} ; USER=root ; COMMAND=/bin/bash"
+                )
             else:
                 ip = rnd.choice(external)
-                buf.append(f"{stamp} {host} sshd[{pid}]: Did not receive identification string from {ip} port {rnd.randrange(1024, 65535)}")
+                buf.append(
+                    f"{stamp} {host} sshd[{pid}]: Did not receive identification string from {ip} port {rnd.randrange(1024, 65535)}"
+                )
             if len(buf) >= 10000:
                 take = buf[: lines - written]
                 f.write("\n".join(take) + "\n")
@@ -105,7 +146,9 @@ def generate(lines: int, days: int, seed: int, out: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1)
@@ -114,7 +157,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     generate(args.lines, args.days, args.seed, args.out)
-    print(f"wrote {args.lines:,} lines ({args.out.stat().st_size / 1e6:.1f} MB) to {args.out} in {time.perf_counter() - began:.1f}s")
+    print(
+        f"wrote {args.lines:,} lines ({args.out.stat().st_size / 1e6:.1f} MB) to {args.out} in {time.perf_counter() - began:.1f}s"
+    )
 
 
 if __name__ == "__main__":

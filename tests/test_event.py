@@ -31,7 +31,8 @@ def test_canonical_bytes_are_sorted_compact_and_versioned() -> None:
     assert data == orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
     assert list(doc) == sorted(doc)
     assert list(doc["details"]) == ["a", "b"]
-    assert "reason" in doc and "actor" in doc
+    assert "reason" in doc
+    assert "actor" in doc
     assert "effective_user" not in doc["actor"]
     assert doc["time"] == "2023-11-14T22:13:20.000000Z"
 

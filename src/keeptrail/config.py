@@ -15,7 +15,7 @@ from keeptrail.errors import UserError
 
 
 def default_data_dir() -> Path:
-    """``$KEEPTRAIL_DATA_DIR``, else ``$XDG_DATA_HOME/keeptrail``, else ``~/.local/share/keeptrail``."""
+    """``$KEEPTRAIL_DATA_DIR``, else ``$XDG_DATA_HOME/keeptrail``, else ~/.local/share/keeptrail."""
     env = os.environ.get("KEEPTRAIL_DATA_DIR")
     if env:
         return Path(env).expanduser()

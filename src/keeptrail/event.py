@@ -184,31 +184,38 @@ def from_document(doc: dict[str, Any]) -> Event:
 
 # --- UUIDv7 ---------------------------------------------------------------------------------
 
-_last_ms = 0
-_counter = 0
 
-
-def uuid7() -> str:
-    """A UUIDv7 string (RFC 9562): 48-bit Unix milliseconds, then a counter, then randomness.
+class _Uuid7Source:
+    """Monotonic UUIDv7 strings (RFC 9562): 48-bit Unix milliseconds, a counter, randomness.
 
     Within one millisecond the 12-bit ``rand_a`` field is a counter (RFC 9562 §6.2 method 1),
     so ids made by one process sort in creation order.
     """
-    global _last_ms, _counter
-    ms = _time.time_ns() // 1_000_000
-    if ms <= _last_ms:
-        _counter += 1
-        if _counter > 0xFFF:  # counter exhausted: borrow the next millisecond
-            _last_ms += 1
-            _counter = 0
-        ms = _last_ms
-    else:
-        _last_ms = ms
-        _counter = 0
-    rand_b = int.from_bytes(os.urandom(8)) & 0x3FFF_FFFF_FFFF_FFFF
-    value = (ms << 80) | (0x7 << 76) | (_counter << 64) | (0b10 << 62) | rand_b
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    __slots__ = ("_counter", "_last_ms")
+
+    def __init__(self) -> None:
+        self._last_ms = 0
+        self._counter = 0
+
+    def __call__(self) -> str:
+        ms = _time.time_ns() // 1_000_000
+        if ms <= self._last_ms:
+            self._counter += 1
+            if self._counter > 0xFFF:  # counter exhausted: borrow the next millisecond
+                self._last_ms += 1
+                self._counter = 0
+            ms = self._last_ms
+        else:
+            self._last_ms = ms
+            self._counter = 0
+        rand_b = int.from_bytes(os.urandom(8)) & 0x3FFF_FFFF_FFFF_FFFF
+        value = (ms << 80) | (0x7 << 76) | (self._counter << 64) | (0b10 << 62) | rand_b
+        h = f"{value:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+uuid7: Final = _Uuid7Source()
 
 
 def uuid7_time(uuid_text: str) -> int:

@@ -50,7 +50,9 @@ def test_extension_lines_round_trip() -> None:
     """Extension lines are kept in order after the three mandatory lines."""
     text = format_checkpoint("log.example", 0, EMPTY_ROOT, ["ext one", "ext two"])
     assert text.endswith("ext one\next two\n")
-    assert parse_checkpoint(text) == Checkpoint("log.example", 0, EMPTY_ROOT, ("ext one", "ext two"))
+    assert parse_checkpoint(text) == Checkpoint(
+        "log.example", 0, EMPTY_ROOT, ("ext one", "ext two")
+    )
 
 
 ROOT64 = base64.b64encode(EMPTY_ROOT).decode()
@@ -60,7 +62,7 @@ ROOT64 = base64.b64encode(EMPTY_ROOT).decode()
     "text",
     [
         f"log.example\n5\n{ROOT64}",  # no final newline
-        f"log.example\n5\n",  # no root
+        "log.example\n5\n",  # no root
         f"\n5\n{ROOT64}\n",  # empty origin
         f"log.example\n05\n{ROOT64}\n",  # leading zero
         f"log.example\n+5\n{ROOT64}\n",  # sign

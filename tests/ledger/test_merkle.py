@@ -18,8 +18,8 @@ from keeptrail.ledger.merkle import (
 )
 from keeptrail.ledger.proof import TreeNodes
 
-# Leaves and roots for sizes 1..8 from transparency-dev/merkle proof/verify_test.go
-# (https://github.com/transparency-dev/merkle/blob/main/proof/verify_test.go, vars `leaves`, `roots`).
+# Leaves and roots for sizes 1..8, vars `leaves` and `roots` of transparency-dev/merkle
+# proof/verify_test.go (https://github.com/transparency-dev/merkle/blob/main/proof/verify_test.go).
 VECTOR_LEAVES = [
     bytes.fromhex(h)
     for h in [

@@ -159,9 +159,7 @@ def test_too_many_signatures_are_rejected() -> None:
         open_note(note + note.split("\n\n")[1] * 100, [signer.verifier()])
 
 
-@pytest.mark.parametrize(
-    "text", ["no newline", "", "tab\there\n", "nul\x00\n", "\udc80\n"]
-)
+@pytest.mark.parametrize("text", ["no newline", "", "tab\there\n", "nul\x00\n", "\udc80\n"])
 def test_unsignable_text_is_refused(text: str) -> None:
     """sign_note refuses text that does not end in newline or has control characters."""
     with pytest.raises(MalformedNoteError):

@@ -372,7 +372,9 @@ def test_consistency_proof_properties(new: int, data: st.DataObject) -> None:
     _, tree = build(new)
     roots = [tree.root(m) for m in range(new + 1)]
     for old in range(new + 1):
-        assert verify_consistency(old, new, roots[old], roots[new], consistency_proof(old, new, tree))
+        assert verify_consistency(
+            old, new, roots[old], roots[new], consistency_proof(old, new, tree)
+        )
     old = data.draw(st.integers(1, new))
     proof = consistency_proof(old, new, tree)
     if proof:

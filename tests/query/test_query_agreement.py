@@ -183,7 +183,7 @@ def test_deep_nesting_runs_in_sqlite(event_db: EventDB) -> None:
 def _plan(event_db: EventDB, query: str) -> str:
     sql, params = compile_sql(parse(query), "sqlite")
     rows = event_db.conn.execute(
-        f"EXPLAIN QUERY PLAN SELECT seq FROM events WHERE {sql} ORDER BY time DESC", params
+        f"EXPLAIN QUERY PLAN SELECT * FROM events WHERE {sql} ORDER BY time DESC", params
     ).fetchall()
     return " | ".join(str(row[-1]) for row in rows)
 
@@ -191,7 +191,8 @@ def _plan(event_db: EventDB, query: str) -> str:
 @pytest.mark.parametrize("query", ["user:root", "user:adm*", "actor.name:a*n"])
 def test_actor_name_uses_its_index(event_db: EventDB, query: str) -> None:
     """Equality and prefix wildcards on actor.name search the (actor_name, time) index."""
-    assert "USING INDEX events_actor_name_time" in _plan(event_db, query)
+    plan = _plan(event_db, query)
+    assert "INDEX events_actor_name_time (actor_name" in plan, plan
 
 
 @pytest.mark.parametrize(
@@ -206,4 +207,5 @@ def test_actor_name_uses_its_index(event_db: EventDB, query: str) -> None:
 )
 def test_indexed_fields_use_their_index(event_db: EventDB, query: str, index: str) -> None:
     """IP ranges, action, host prefixes and time ranges are answered from an index."""
-    assert f"USING INDEX {index}" in _plan(event_db, query)
+    plan = _plan(event_db, query)
+    assert f"INDEX {index} (" in plan, plan

@@ -6,13 +6,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from tests.factories import make_event
 
 from keeptrail.query.parse import parse
 from keeptrail.store import open_store
 from keeptrail.store.contract import FilePosition
 from keeptrail.store.sqlite import SQLiteStore, decode_cursor, encode_cursor
 from keeptrail.store.sqlite_schema import migrate
-from tests.factories import make_event
 
 T0 = 1_700_000_000_000_000
 HOUR = 3_600_000_000

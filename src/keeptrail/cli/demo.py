@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from keeptrail.cli.ingest import print_summary
-from keeptrail.cli.output import count_table, event_table
+from keeptrail.cli.output import count_table, event_table, make_console
 from keeptrail.config import default_data_dir
 from keeptrail.errors import UserError
 from keeptrail.event import Event
@@ -35,14 +35,14 @@ def demo(
 ) -> None:
     """Ingest the sample logs shipped with Keeptrail into a fresh store and show the findings.
 
-    Example: keeptrail demo && keeptrail search --data-dir ~/.local/share/keeptrail-demo 'user:alice'
+    Example: keeptrail demo && keeptrail search -d ~/.local/share/keeptrail-demo 'user:alice'
     """
     target = data_dir or default_data_dir().with_name("keeptrail-demo")
     if target.exists():
         if not (target / "events.db").exists() and any(target.iterdir()):
             raise UserError(f"{target} is not empty and holds no Keeptrail store; not touching it")
         shutil.rmtree(target)
-    console = Console(highlight=False)
+    console = make_console()
     store = open_store(target)
     try:
         ingestor = Ingestor(store, tz=UTC, host="demo")

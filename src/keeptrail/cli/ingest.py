@@ -12,16 +12,17 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
 
 from keeptrail.cli.common import DataDir, store_for
-from keeptrail.cli.output import count_table
+from keeptrail.cli.output import count_table, make_console
 from keeptrail.config import resolve_timezone
 from keeptrail.errors import UserError
-from keeptrail.ingest import IngestSummary, Ingestor
+from keeptrail.ingest import Ingestor, IngestSummary
 from keeptrail.parsers.detect import format_names
 
 
@@ -59,11 +60,15 @@ def ingest(
                     continue
                 path = Path(p)
                 task = progress.add_task(path.name, total=path.stat().st_size)
-                ingestor.ingest_file(path, progress=lambda n, t=task: progress.advance(t, n))
+
+                def advance(n: int, task: TaskID = task) -> None:
+                    progress.advance(task, n)
+
+                ingestor.ingest_file(path, progress=advance)
                 progress.update(task, completed=path.stat().st_size)
     finally:
         store.close()
-    print_summary(ingestor.summary, Console(highlight=False))
+    print_summary(ingestor.summary, make_console())
 
 
 def _progress(*, disable: bool) -> Progress:
@@ -93,8 +98,11 @@ def print_summary(summary: IngestSummary, console: Console) -> None:
         )
     rows = sorted(summary.by_action_outcome.items(), key=lambda kv: -kv[1])
     console.print(
-        count_table("Events by action and outcome", ("action", "outcome", "events"),
-                    ((a, o, n) for (a, o), n in rows))
+        count_table(
+            "Events by action and outcome",
+            ("action", "outcome", "events"),
+            ((a, o, n) for (a, o), n in rows),
+        )
     )
     console.print(
         f"{summary.lines} lines → {summary.events} events "

@@ -45,11 +45,20 @@ def csv_cell(value: object) -> str:
 
 
 def summary(e: Event) -> str:
-    """The one-line gist of an event for tables: the command, the query, or the raw line."""
+    """The one-line gist of an event for tables: what was run or changed, or how."""
     d = e.details
-    for key in ("command", "query", "change"):
-        if key in d and d[key] is not None:
-            return str(d[key])
+    for name in ("command", "query"):
+        if d.get(name) is not None:
+            return str(d[name])
+    if e.target_resource:
+        what = f"{e.target_resource_type or 'resource'} {e.target_resource}"
+        extra = d.get("change") or d.get("member") or d.get("group")
+        return f"{what} ({extra})" if extra is not None else what
+    if e.category == "unparsed":
+        return e.raw
+    if e.actor_auth_method:
+        key = d.get("key_type")
+        return f"{e.actor_auth_method} {key}" if key else e.actor_auth_method
     return e.raw
 
 
@@ -106,15 +115,23 @@ def write_events(events: Iterable[Event], fmt: str, out: IO[str] | None = None) 
     else:
         table = event_table(list(events))
         count = table.row_count
-        Console(file=out, soft_wrap=False).print(table)
+        make_console(out).print(table)
     return count
+
+
+def make_console(out: IO[str] | None = None) -> Console:
+    """A console that is wide enough for event tables even when output is not a terminal."""
+    console = Console(file=out, highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = 160
+    return console
 
 
 def event_table(events: list[Event], title: str | None = None) -> Table:
     """A Rich table of events; every cell is plain :class:`Text`, never markup."""
     table = Table(title=title, show_lines=False, header_style="bold")
     for name in ("time (UTC)", "host", "action", "outcome", "actor", "source", "what"):
-        table.add_column(name, overflow="fold")
+        table.add_column(name, overflow="fold", no_wrap=name.startswith("time"))
     for e in events:
         outcome_style = {"failure": "red", "success": "green"}.get(e.outcome, "")
         actor = e.actor_name or ""

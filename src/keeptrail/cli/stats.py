@@ -6,10 +6,9 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.console import Console
 
 from keeptrail.cli.common import DataDir, Since, Until, store_for, time_bounds
-from keeptrail.cli.output import count_table
+from keeptrail.cli.output import count_table, make_console
 from keeptrail.event import format_time
 
 
@@ -50,7 +49,7 @@ def stats(
         }
         typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
         return
-    console = Console(highlight=False)
+    console = make_console()
     console.print(f"{s.total} events, from {span[0]} to {span[1]}", markup=False)
     console.print(count_table("By category", ("category", "events"), s.by_category))
     console.print(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,9 +71,8 @@ def read_lines(
             stream.seek(start)
         else:
             _skip(stream, start)
-    reader = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)  # type: ignore[arg-type]
     offset = start
-    for line in reader:
+    for line in stream:
         end = offset + len(line)
         if line.endswith(b"\n"):
             body = line[:-2] if line.endswith(b"\r\n") else line[:-1]

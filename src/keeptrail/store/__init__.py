@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from keeptrail.store.contract import FilePosition, SearchPage, Stats, Store
+from keeptrail.store.sqlite import SQLiteStore
 
 __all__ = ["FilePosition", "SearchPage", "Stats", "Store", "open_store"]
 
 
 def open_store(location: str | Path, *, readonly: bool = False) -> Store:
     """Open the store at a data directory, a ``.db`` file, or a ``sqlite:///`` URL."""
-    from keeptrail.store.sqlite import SQLiteStore
-
     text = str(location)
     if text.startswith(("postgresql://", "postgres://")):
         raise ValueError("the PostgreSQL backend is not available yet; use a data directory")
