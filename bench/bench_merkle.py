@@ -23,11 +23,14 @@ from keeptrail.ledger.proof import (
 )
 
 
-def timed(label: str, n: int, fn: Callable[[], Any]) -> Any:
-    start = time.perf_counter()
-    result = fn()
-    elapsed = time.perf_counter() - start
-    print(f"{label:<52} {elapsed:8.3f} s  {n / elapsed:>12,.0f} leaves/s")
+def timed(label: str, n: int, fn: Callable[[], Any], repeat: int = 3) -> Any:
+    """Run fn ``repeat`` times and report the best run: the box is shared, noise only adds."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    print(f"{label:<52} {best:8.3f} s  {n / best:>12,.0f} leaves/s")
     return result
 
 
@@ -50,6 +53,8 @@ def main() -> None:
     print(f"Python {sys.version.split()[0]}, {n:,} leaves")
 
     hashes = timed("leaf_hash over 128-byte records", n, lambda: [leaf_hash(d) for d in data])
+    sha256, block = hashlib.sha256, b"\x01" + bytes(64)
+    timed("floor: bare sha256(65 bytes) n times", n, lambda: [sha256(block).digest() for _ in data])
     root = timed("root_from_leaf_hashes", n, lambda: root_from_leaf_hashes(hashes))
 
     def verify_all() -> bytes:

@@ -181,3 +181,13 @@ def test_split_point_undefined_below_two() -> None:
     """Asking for a split of a tree with fewer than two leaves is an error."""
     with pytest.raises(ValueError, match="power of two"):
         largest_power_of_two_below(1)
+
+
+def test_extend_stops_consistently_at_a_bad_hash() -> None:
+    """A bad hash mid-batch raises, and the leaves before it stay appended with a correct root."""
+    hashes = leaves_for(5)
+    frontier = Frontier()
+    with pytest.raises(ValueError, match="32 bytes"):
+        frontier.extend([*hashes, b"bad", leaf_hash(b"never")])
+    assert frontier.size == 5
+    assert frontier.root() == reference_root(hashes)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from keeptrail.event import Event
+from keeptrail.parsers.base import SyslogMessage
 from keeptrail.parsers.syslog import FrameContext
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -54,3 +55,25 @@ def load_golden(name: str) -> list[dict[str, Any]]:
     """The records of ``tests/data/golden/<name>.jsonl``."""
     path = DATA / "golden" / f"{name}.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def message(program: str, text: str, host: str | None = "host1") -> SyslogMessage:
+    """A framed message as ``split_syslog`` would produce it."""
+    return SyslogMessage(REFERENCE_US, host, program, 1234, text)
+
+
+def ossec_decoded(number: int) -> tuple[str, dict[str, str]]:
+    """The line of OSSEC ``contrib/logtesting/<number>`` and the fields its decoder extracted."""
+    folder = DATA / "ossec" / "contrib" / "logtesting" / str(number)
+    line = (folder / "log").read_text().splitlines()[0]
+    fields: dict[str, str] = {}
+    in_decoding = False
+    for raw in (folder / "res").read_text().splitlines():
+        if raw.startswith("**Phase 2"):
+            in_decoding = True
+        elif raw.startswith("**Phase 3"):
+            break
+        elif in_decoding and ": '" in raw:
+            key, _, value = raw.strip().partition(": ")
+            fields[key] = value.strip("'")
+    return line, fields

@@ -13,7 +13,9 @@ MODULES = ("sudo", "su", "pam", "shadow", "logind")
 RECORDS = [(name, record) for name in MODULES for record in load_golden(name)]
 
 
-@pytest.mark.parametrize(("module", "record"), RECORDS, ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("module", "record"), RECORDS, ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_golden_line(module: str, record: dict[str, Any]) -> None:
     """Each golden line is parsed by its module into exactly the recorded key fields."""
     event = parse_line(record["line"], context())

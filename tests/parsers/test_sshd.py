@@ -230,8 +230,16 @@ def test_accepted_methods(
 ) -> None:
     """Accepted logins keep the method, and for keys the key type and fingerprint."""
     event = _parse(text)
-    assert (event.action, event.outcome, event.category) == ("ssh.login", "success", "authentication")
-    assert (event.actor_name, event.actor_auth_method, event.source_ip) == (user, method, "10.0.0.1")
+    assert (event.action, event.outcome, event.category) == (
+        "ssh.login",
+        "success",
+        "authentication",
+    )
+    assert (event.actor_name, event.actor_auth_method, event.source_ip) == (
+        user,
+        method,
+        "10.0.0.1",
+    )
     assert event.details.get("key_type") == key_type
     assert event.details.get("key_fingerprint") == fingerprint
 
@@ -263,19 +271,31 @@ def test_failures_and_their_reasons(text: str, reason: str) -> None:
     assert event.actor_name == ("oracle" if "oracle" in text else "root")
 
 
-def test_old_pam_tag_failures_are_read_here() -> None:
-    """`sshd(pam_unix)` failures (no `pam_` marker, so no PAM fallback) become ssh.login."""
+def test_old_pam_tag_lines_belong_to_the_pam_parser() -> None:
+    """`sshd(pam_unix)` lines (pre-0.99.2 Linux-PAM tag) are not parsed as sshd's own."""
     line = (
         "Nov 11 22:46:29 localhost sshd(pam_unix)[15794]: 2 more authentication failures; "
         "logname= uid=0 euid=0 tty=ssh ruser= rhost=10.0.3.1  user=root"
-    )  # the line of ossec-testing/tests/pam.ini, rule 5503 group
-    event = parse_line(line, _ctx())
-    assert (event.collector_parser, event.action, event.reason) == (
-        "sshd",
+    )  # from ossec-testing/tests/pam.ini
+    framed = split_syslog(line, _ctx())
+    assert framed is not None
+    assert sshd.parse(framed) is None
+    assert parse_line(line, _ctx()).collector_parser != "sshd"
+
+
+def test_sshd_own_pam_report_counts_attempts() -> None:
+    """sshd's `PAM N more authentication failures` keeps N, the user and the remote host."""
+    event = _parse(
+        "PAM 5 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= "
+        "rhost=218.2.0.1  user=root"
+    )
+    assert (event.action, event.reason, event.actor_name, event.source_ip) == (
         "ssh.login",
         "pam_failure",
+        "root",
+        "218.2.0.1",
     )
-    assert (event.actor_name, event.source_ip, event.details["attempts"]) == ("root", "10.0.3.1", 2)
+    assert event.details["attempts"] == 5
 
 
 def test_pam_unix_lines_are_left_to_the_pam_parser() -> None:
@@ -335,7 +355,11 @@ def test_connections_and_disconnects(
 def test_disconnects_with_a_user(text: str, kind: str) -> None:
     """Disconnects that name a user keep it, even with a space in it."""
     event = _parse(text)
-    assert (event.action, event.actor_name, event.source_ip) == ("ssh.disconnect", "a b", "10.0.0.1")
+    assert (event.action, event.actor_name, event.source_ip) == (
+        "ssh.disconnect",
+        "a b",
+        "10.0.0.1",
+    )
     assert event.details.get("invalid_user", False) is (kind == "invalid")
     assert event.details.get("preauth", False) is (kind != "user")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import EventDB
+from query_eventdb import EventDB
 
 from keeptrail.query import compile_sql, parse
 
@@ -151,7 +151,7 @@ def test_sql_and_predicate_agree(event_db: EventDB, query: str) -> None:
 
 
 def test_queries_are_not_trivial(event_db: EventDB) -> None:
-    """Most of the agreement queries select some but not all events, so agreement means something."""
+    """Most agreement queries select some but not all events, so agreeing means something."""
     total = len(event_db.events)
     partial = [q for q in QUERIES if 0 < len(event_db.predicate_matches(q)) < total]
     assert len(partial) > len(QUERIES) * 0.7

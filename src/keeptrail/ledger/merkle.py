@@ -29,7 +29,6 @@ EMPTY_ROOT: Final = hashlib.sha256(b"").digest()
 _LEAF_PREFIX: Final = b"\x00"
 _NODE_PREFIX: Final = b"\x01"
 _FRONTIER_VERSION: Final = 1
-_MAX_SIZE: Final = 1 << 64
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -132,10 +131,24 @@ class Frontier:
         return nodes
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> None:
-        """Append each leaf hash in order."""
-        append = self.append
-        for h in leaf_hashes:
-            append(h)
+        """Append each leaf hash in order (the loop of :meth:`append`, inlined for bulk loads)."""
+        sha256 = hashlib.sha256
+        prefix = _NODE_PREFIX
+        hashes = self._hashes
+        n = self._size
+        try:
+            for leaf in leaf_hashes:
+                if len(leaf) != HASH_SIZE:
+                    raise ValueError(f"leaf hash must be {HASH_SIZE} bytes, got {len(leaf)}")
+                h = leaf
+                m = n
+                while m & 1:
+                    h = sha256(prefix + hashes.pop() + h).digest()
+                    m >>= 1
+                hashes.append(h)
+                n += 1
+        finally:
+            self._size = n  # leaves before a bad one stay appended, consistently
 
     def root(self) -> bytes:
         """Return the RFC 9162 root of the ``size`` leaves appended so far."""

@@ -62,10 +62,6 @@ _MARKER = re.compile(
     r"(?:[\w.@/-]{1,64}(?:\[\d{1,10}\])?: )?\(?pam_(?P<mod>[a-z0-9_]{1,32})"
     r"(?:\((?P<svc>[^:()\s]{0,64})(?::(?P<fac>[a-z_]{1,16}))?\))?\)?:? ?"
 )
-_KV = re.compile(
-    r"logname=(?P<logname>\S*) +uid=(?P<uid>\d*) +euid=(?P<euid>\d*) +tty=(?P<tty>\S*)"
-    r" +ruser=(?P<ruser>.*?) +rhost=(?P<rhost>.*?)(?: +user=(?P<user>.*?))? *"
-)
 _USER_ONLY = re.compile(r"(?:.*\s)?user=(?P<user>\S+)\s*")
 _MORE = re.compile(r"(\d{1,6}) more authentication failures?; ")
 _UID = re.compile(r"(?P<name>.*?)\(uid=(?P<uid>\d{1,10})\)")
@@ -218,8 +214,8 @@ def _auth(
     event.outcome = "success" if ok else "failure"
     if not ok:
         event.severity = "low"
-    m = _KV.fullmatch(fields)
-    if m is None:
+    kv = _split_kv(fields)
+    if kv is None:
         # pam_ldap and friends: "authentication failure; user=bob" without the other keys.
         u = _USER_ONLY.fullmatch(fields)
         event.actor_name = u["user"] if u is not None else None
@@ -227,14 +223,16 @@ def _auth(
         if not ok:
             event.reason = "bad_password" if event.actor_name else "pam_failure"
         return event
-    user = m["user"] or None
-    ruser = m["ruser"] or None
+    head, ruser_text, rhost, user_text = kv
+    user = user_text or None
+    ruser = ruser_text or None
+    uid = head.get("uid", "")
     if ruser is not None and service in _SU_LIKE:
         # su/sudo: the requesting user is ruser, the account asked for is user.
         event.actor_name = ruser
         event.actor_effective_user = user
-        if m["uid"]:
-            event.actor_uid = int(m["uid"])
+        if uid.isdigit():
+            event.actor_uid = int(uid)
     else:
         event.actor_name = user
         if ruser is not None:
@@ -243,12 +241,13 @@ def _auth(
         event.reason = "bad_password" if user is not None else "pam_failure"
     event.actor_type = "user" if event.actor_name else None
     for key in ("logname", "tty"):
-        if m[key]:
-            details[key] = m[key]
+        value = head.get(key)
+        if value:
+            details[key] = value
     for key in ("uid", "euid"):
-        if m[key]:
-            details[key] = int(m[key])
-    rhost = m["rhost"].strip()
+        value = head.get(key, "")
+        if value.isdigit() and len(value) <= 10:
+            details[key] = int(value)
     if rhost:
         ip, host = split_remote(rhost)
         event.source_ip, event.source_host = ip, host
@@ -257,21 +256,61 @@ def _auth(
     return event
 
 
+def _split_kv(fields: str) -> tuple[dict[str, str], str, str, str] | None:
+    """``logname= uid= euid= tty= ruser= rhost= [user=]`` -> (head keys, ruser, rhost, user).
+
+    The keys come in this fixed order; ``ruser`` ends at the first `` rhost=`` and ``rhost`` at
+    the first `` user=`` after it, so text injected into ``ruser`` lands in ``rhost`` and makes
+    it unusable rather than trusted. Plain ``find`` keeps this fast on the hot path.
+    """
+    if not fields.startswith("logname="):
+        return None
+    r = fields.find(" ruser=")
+    if r < 0:
+        return None
+    h = fields.find(" rhost=", r + 6)
+    if h < 0:
+        return None
+    head: dict[str, str] = {}
+    for part in fields[:r].split():
+        key, _, value = part.partition("=")
+        head[key] = value
+    u = fields.find(" user=", h + 6)
+    if u < 0:
+        return head, fields[r + 7 : h].strip(), fields[h + 7 :].strip(), ""
+    return head, fields[r + 7 : h].strip(), fields[h + 7 : u].strip(), fields[u + 6 :].strip()
+
+
 def split_remote(text: str) -> tuple[str | None, str | None]:
     """(ip, host) for a remote host a log claims: an IP, a clean hostname, or neither."""
     if not text or len(text) > 253:
         return None, None
     if text[0].isdigit() or ":" in text:
-        candidate = text
-        if candidate.startswith("::ffff:") and "." in candidate:
-            candidate = candidate[7:]
-        try:
-            return str(ipaddress.ip_address(candidate)), None
-        except ValueError:
-            pass
-    if _HOSTNAME.fullmatch(text) is not None:
-        return None, text
+        if text.startswith("::ffff:") and "." in text:
+            text = text[7:]
+        if _is_ipv4(text):
+            return text, None
+        if ":" in text:
+            try:
+                return str(ipaddress.IPv6Address(text)), None
+            except ValueError:
+                return None, None
+    if _HOSTNAME.fullmatch(text) is not None and not text.rpartition(".")[2].isdigit():
+        return None, text  # a name; an all-numeric last label is a broken IP, not a name
     return None, None
+
+
+def _is_ipv4(text: str) -> bool:
+    """Dotted-quad check, as strict as ``ipaddress`` (no leading zeros) but much cheaper."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        return False
+    for part in parts:
+        if not (part.isascii() and part.isdigit()) or len(part) > 3 or int(part) > 255:
+            return False
+        if len(part) > 1 and part[0] == "0":
+            return False
+    return True
 
 
 def _session(

@@ -11,9 +11,9 @@ address (a disconnect description, a client's algorithm offer) is only ever read
 address anchored at the *start*. ``source.ip`` only holds what :mod:`ipaddress` accepts.
 
 Lines written by ``pam_unix(sshd:...)`` are the PAM parser's: :func:`parse` returns ``None``
-for them and :mod:`~keeptrail.parsers.detect` hands them over. The pre-2005 tag
-``sshd(pam_unix)`` is not handed over (its messages carry no ``pam_`` marker), so its
-authentication failures are read here.
+for them and :mod:`~keeptrail.parsers.detect` hands them over (the pre-2005 tag
+``sshd(pam_unix)`` belongs to the PAM parser's ``PROGRAMS``). sshd's *own* PAM reports
+(``error: PAM: ...``, ``PAM 2 more authentication failures; ...``) are read here.
 """
 
 from __future__ import annotations
@@ -32,9 +32,7 @@ PROGRAMS: Final = frozenset(
         "sshd",
         "sshd-session",  # OpenSSH >= 9.8: the per-connection process
         "sshd-auth",  # OpenSSH >= 10.0: the pre-authentication process
-        "/usr/sbin/sshd",  # some init scripts and containers log the full path
-        "sshd-session.exe",
-        "sshd.exe",  # Win32-OpenSSH with its syslog option
+        "/usr/sbin/sshd",  # when the tag is taken from argv[0] (some relays, containers)
     }
 )
 
@@ -116,15 +114,13 @@ _REVERSE: Final = re.compile(
     r"reverse mapping checking getaddrinfo for (?P<host>\S+) \[(?P<addr>[^\]\s]+)\] failed"
 )
 _ADDRESS_MAPS: Final = re.compile(r"Address (?P<addr>\S+) maps to (?P<host>[^\s,]+),")
-_REFUSED_CONNECT: Final = re.compile(
-    r"refused connect from (?P<host>\S+) \((?P<addr>[^)\s]+)\)$"
-)
+_REFUSED_CONNECT: Final = re.compile(r"refused connect from (?P<host>\S+) \((?P<addr>[^)\s]+)\)$")
 _PAM_ERROR: Final = re.compile(
     r"PAM: (?P<err>.+?) for (?P<invalid>illegal user |invalid user )?(?P<user>.*)"
     r" from (?P<addr>\S+)$",
     re.DOTALL,
 )
-_PAM_MORE: Final = re.compile(r"(?:PAM )?(?P<n>\d+) more authentication failures?;")
+_PAM_MORE: Final = re.compile(r"PAM (?P<n>\d+) more authentication failures?;")
 # pam_unix's key=value tail: rhost and user are the last two keys, user last.
 _PAM_TAIL: Final = re.compile(r" rhost=(?P<rhost>\S*)(?:\s+user=(?P<user>.*))?$", re.DOTALL)
 _STARTING: Final = re.compile(
@@ -141,7 +137,9 @@ _SUBSYSTEM: Final = re.compile(
     r"subsystem request for (?P<name>\S+) by user (?P<user>.*?)(?P<failed> failed, .*)?$",
     re.DOTALL,
 )
-_READ_ERROR: Final = re.compile(r"Read error from remote host (?P<addr>[^\s:]+|\S+?): (?P<desc>.*)$")
+_READ_ERROR: Final = re.compile(
+    r"Read error from remote host (?P<addr>[^\s:]+|\S+?): (?P<desc>.*)$"
+)
 _PENALTY: Final = re.compile(
     r"drop connection #\d+ from \[(?P<addr>[^\]]+)\]:(?P<port>\d+) on \[[^\]]*\]:\d+ "
     r"penalty: (?P<desc>.*)$"
@@ -160,6 +158,10 @@ _FAIL_REASON: Final = {
     "hostbased": "bad_key",
     "none": "no_auth_method",
 }
+_CLOSED_OR_RESET: Final = (
+    ("Connection closed by ", "connection closed"),
+    ("Connection reset by ", "connection reset"),
+)
 _TOO_MANY: Final = ": Too many authentication failures"
 
 
@@ -310,9 +312,9 @@ def _disconnecting(msg: SyslogMessage, text: str, details: dict[str, DetailValue
 
 def _connection(msg: SyslogMessage, text: str, details: dict[str, DetailValue]) -> Event | None:
     """``Connection closed by ...`` / ``Connection reset by ...``."""
-    for prefix, kind in (("Connection closed by ", "closed"), ("Connection reset by ", "reset")):
+    for prefix, desc in _CLOSED_OR_RESET:
         if text.startswith(prefix):
-            details["description"] = f"connection {kind}"
+            details["description"] = desc
             return _conn_event(
                 msg, text[len(prefix) :], "session", "ssh.disconnect", "unknown", None, details
             )
@@ -454,7 +456,9 @@ def _timeout(msg: SyslogMessage, text: str, details: dict[str, DetailValue]) -> 
     return None
 
 
-def _dns(msg: SyslogMessage, m: re.Match[str] | None, details: dict[str, DetailValue]) -> Event | None:
+def _dns(
+    msg: SyslogMessage, m: re.Match[str] | None, details: dict[str, DetailValue]
+) -> Event | None:
     if m is None:
         return None
     ip, _ = _address(m["addr"])
@@ -507,12 +511,11 @@ def _pam(msg: SyslogMessage, text: str, details: dict[str, DetailValue]) -> Even
 
 
 def _pam_tail(msg: SyslogMessage, text: str, details: dict[str, DetailValue]) -> Event | None:
-    """pam_unix's ``[N more ]authentication failure[s]; logname= ... rhost=H user=U``."""
+    """``PAM N more authentication failures; logname= ... rhost=H user=U`` (auth-pam.c)."""
     more = _PAM_MORE.match(text)
-    if more is not None:
-        details["attempts"] = int(more["n"])
-    elif not text.startswith("authentication failure;"):
+    if more is None:
         return None
+    details["attempts"] = int(more["n"])
     tail = _PAM_TAIL.search(text)
     user = addr = None
     if tail is not None:
@@ -569,9 +572,7 @@ def _read(msg: SyslogMessage, text: str, details: dict[str, DetailValue]) -> Eve
     if m is None:
         return None
     details["description"] = m["desc"]
-    return _event(
-        msg, "session", "ssh.disconnect", "unknown", None, None, m["addr"], None, details
-    )
+    return _event(msg, "session", "ssh.disconnect", "unknown", None, None, m["addr"], None, details)
 
 
 def _drop(msg: SyslogMessage, text: str, details: dict[str, DetailValue]) -> Event | None:
@@ -604,18 +605,6 @@ def _config(msg: SyslogMessage, text: str, details: dict[str, DetailValue]) -> E
     event.target_resource = m["file"] or m["file2"]
     event.target_resource_type = "file"
     return event
-
-
-def _digit(msg: SyslogMessage, text: str, details: dict[str, DetailValue]) -> Event | None:
-    return _pam_tail(msg, text, details) if msg.program.endswith("(pam_unix)") else None
-
-
-def _authentication(
-    msg: SyslogMessage, text: str, details: dict[str, DetailValue]
-) -> Event | None:
-    if msg.program.endswith("(pam_unix)"):
-        return _pam_tail(msg, text, details)
-    return _config(msg, text, details)
 
 
 _Handler = Callable[[SyslogMessage, str, dict[str, DetailValue]], Event | None]
@@ -653,7 +642,6 @@ _BY_FIRST_WORD: Final[dict[str, _Handler]] = {
     "subsystem": _subsystem,
     "Read": _read,
     "drop": _drop,
-    "authentication": _authentication,
     "Authentication": _config,
     "Could": _config,
 }
@@ -672,10 +660,7 @@ def parse(msg: SyslogMessage) -> Event | None:
     word = text[:space] if space > 0 else text
     handler = _BY_FIRST_WORD.get(word)
     if handler is None:
-        if word.isdigit():
-            handler = _digit
-        else:
-            return None
+        return None
     details: dict[str, DetailValue] = {}
     if text.endswith(" [preauth]"):
         text = text[:-10]

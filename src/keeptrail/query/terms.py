@@ -23,7 +23,7 @@ from keeptrail.query.tree import Exists, IdEquals, IntRange, IpRange, Node, OneO
 # Bounds leave room for the +1/-1 that turns > and < into inclusive ranges within int64.
 INT_MIN: Final = -(2**63) + 1
 INT_MAX: Final = 2**63 - 2
-_INTEGER: Final = re.compile(r"[+-]?[0-9]{1,19}")
+_INTEGER: Final = re.compile(r"[+-]?[0-9]+")
 _IPV4_PREFIX: Final = re.compile(r"(?:[0-9]{1,3}\.){1,3}")
 _COMPARABLE: Final = frozenset({Kind.INT, Kind.TIME, Kind.SEVERITY})
 
@@ -88,7 +88,7 @@ def _integer(value: Value) -> int:
     text = value.text.strip()
     if not _INTEGER.fullmatch(text):
         raise QueryError(f"expected an integer, got {value.text!r}", value.position)
-    number = int(text)
+    number = int(text) if len(text) <= 24 else INT_MAX + 1  # int() refuses huge digit runs
     if not INT_MIN <= number <= INT_MAX:
         raise QueryError(f"integer {text} is out of range", value.position)
     return number
