@@ -192,11 +192,15 @@ class _Uuid7Source:
     so ids made by one process sort in creation order.
     """
 
-    __slots__ = ("_counter", "_last_ms")
+    __slots__ = ("_counter", "_last_ms", "_pool", "_pos")
+
+    _POOL_BYTES = 8 * 4096  # one getrandom() call per 4096 ids
 
     def __init__(self) -> None:
         self._last_ms = 0
         self._counter = 0
+        self._pool = b""
+        self._pos = 0
 
     def __call__(self) -> str:
         ms = _time.time_ns() // 1_000_000
@@ -209,10 +213,15 @@ class _Uuid7Source:
         else:
             self._last_ms = ms
             self._counter = 0
-        rand_b = int.from_bytes(os.urandom(8)) & 0x3FFF_FFFF_FFFF_FFFF
-        value = (ms << 80) | (0x7 << 76) | (self._counter << 64) | (0b10 << 62) | rand_b
-        h = f"{value:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        pos = self._pos
+        if pos >= len(self._pool):
+            self._pool = os.urandom(self._POOL_BYTES)
+            pos = 0
+        self._pos = pos + 8
+        rand = self._pool[pos : pos + 8].hex()
+        variant = "89ab"[int(rand[0], 16) & 3]  # the two top bits of rand_b are 0b10
+        stamp = f"{ms:012x}"
+        return f"{stamp[:8]}-{stamp[8:]}-7{self._counter:03x}-{variant}{rand[1:4]}-{rand[4:]}"
 
 
 uuid7: Final = _Uuid7Source()

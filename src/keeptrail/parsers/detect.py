@@ -65,7 +65,11 @@ def parse_line(line: str, ctx: FrameContext, fmt: str = "auto") -> Event:
         if name is not None:
             event_or_none = FORMATS[name](msg)
             parser_name = name
-        if event_or_none is None and name != "pam" and "pam_" in msg.message:
+        if (
+            event_or_none is None
+            and name != "pam"
+            and ("pam_" in msg.message or "(pam_" in program)
+        ):
             event_or_none = pam.parse(msg)
             parser_name = "pam"
     else:

@@ -17,8 +17,11 @@ _ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklm
 
 
 def ascii_lower(text: str) -> str:
-    """Lowercase A-Z only: exactly what SQLite's built-in ``lower()`` does."""
-    return text.translate(_ASCII_LOWER)
+    """Lowercase A-Z only: exactly what SQLite's built-in ``lower()`` does.
+
+    ``str.lower`` is the same thing on ASCII text and much faster than ``translate``.
+    """
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
 def is_exact(chunks: tuple[str, ...]) -> bool:
