@@ -56,3 +56,32 @@ def try_ip_to_bytes(text: str) -> bytes | None:
         return ip_to_bytes(text)
     except ValueError:
         return None
+
+
+def is_ipv4(text: str) -> bool:
+    """Dotted-quad check, as strict as :mod:`ipaddress` (no leading zeros) but much cheaper.
+
+    Parsers call this on every line that names a remote address; a test checks that it
+    agrees with :mod:`ipaddress` on generated input.
+    """
+    parts = text.split(".")
+    if len(parts) != 4:
+        return False
+    for part in parts:
+        if not (part.isascii() and part.isdigit()) or len(part) > 3 or int(part) > 255:
+            return False
+        if len(part) > 1 and part[0] == "0":
+            return False
+    return True
+
+
+def canonical_ip(text: str) -> str | None:
+    """The address in canonical text form, or ``None`` when ``text`` is not an IP address."""
+    if is_ipv4(text):
+        return text
+    if ":" not in text:
+        return None
+    try:
+        return str(ipaddress.IPv6Address(text))
+    except ValueError:
+        return None

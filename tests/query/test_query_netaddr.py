@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keeptrail.netaddr import bytes_to_ip, ip_to_bytes, network_bounds
+from keeptrail.netaddr import bytes_to_ip, canonical_ip, ip_to_bytes, network_bounds
 from keeptrail.query.patterns import glob_match, prefix_upper_bound, to_glob
 
 
@@ -85,3 +87,13 @@ def test_glob_match() -> None:
     assert glob_match(("", "x", "y", ""), "..x..y..")
     assert not glob_match(("", "y", "x", ""), "..x..y..")
     assert to_glob(("", "a[?]*", "")) == "*a[[][?][]][*]*"
+
+
+@given(st.one_of(st.ip_addresses().map(str), st.text(alphabet="0123456789.:abcdef%", max_size=45)))
+def test_canonical_ip_agrees_with_ipaddress(text: str) -> None:
+    """The parsers' fast address check accepts exactly what ipaddress accepts, canonically."""
+    try:
+        expected: str | None = str(ipaddress.ip_address(text))
+    except ValueError:
+        expected = None
+    assert canonical_ip(text) == expected

@@ -17,11 +17,11 @@ for 'X'``. The ``key=value`` fields are in a fixed order and ``ruser``, ``rhost`
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Final
 
 from keeptrail.event import DetailValue, Event
+from keeptrail.netaddr import canonical_ip
 from keeptrail.parsers.base import SyslogMessage
 
 # Tags that only ever carry PAM lines, plus the old "service(pam_unix)" tags seen in the wild.
@@ -288,29 +288,12 @@ def split_remote(text: str) -> tuple[str | None, str | None]:
     if text[0].isdigit() or ":" in text:
         if text.startswith("::ffff:") and "." in text:
             text = text[7:]
-        if _is_ipv4(text):
-            return text, None
-        if ":" in text:
-            try:
-                return str(ipaddress.IPv6Address(text)), None
-            except ValueError:
-                return None, None
+        ip = canonical_ip(text)
+        if ip is not None or ":" in text:
+            return ip, None
     if _HOSTNAME.fullmatch(text) is not None and not text.rpartition(".")[2].isdigit():
         return None, text  # a name; an all-numeric last label is a broken IP, not a name
     return None, None
-
-
-def _is_ipv4(text: str) -> bool:
-    """Dotted-quad check, as strict as ``ipaddress`` (no leading zeros) but much cheaper."""
-    parts = text.split(".")
-    if len(parts) != 4:
-        return False
-    for part in parts:
-        if not (part.isascii() and part.isdigit()) or len(part) > 3 or int(part) > 255:
-            return False
-        if len(part) > 1 and part[0] == "0":
-            return False
-    return True
 
 
 def _session(

@@ -18,13 +18,13 @@ for them and :mod:`~keeptrail.parsers.detect` hands them over (the pre-2005 tag
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Final
 
 from keeptrail.event import DetailValue, Event
+from keeptrail.netaddr import canonical_ip
 from keeptrail.parsers.base import SyslogMessage
 
 PROGRAMS: Final = frozenset(
@@ -170,10 +170,8 @@ def _address(text: str | None) -> tuple[str | None, str | None]:
     """``(ip, None)`` for a valid IP address, ``(None, text)`` for anything else."""
     if not text:
         return None, None
-    try:
-        return str(ipaddress.ip_address(text)), None
-    except ValueError:
-        return None, text
+    ip = canonical_ip(text)
+    return (ip, None) if ip is not None else (None, text)
 
 
 def _event(
