@@ -122,7 +122,7 @@ def test_readers_see_committed_data_while_a_writer_holds_a_transaction(tmp_path:
     raw.execute("BEGIN IMMEDIATE")
     raw.execute("DELETE FROM events")
     reader = SQLiteStore(path, readonly=True)
-    assert reader.count() == 1
+    assert reader.count() == 2  # the event and the ledger's own ledger.key_created
     raw.execute("ROLLBACK")
     raw.close()
     reader.close()
@@ -135,7 +135,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "e.db", isolation_level=None)
     assert migrate(db) == []
     names = [n for (n,) in db.execute("SELECT name FROM schema_migrations ORDER BY name")]
-    assert names == ["m001_events", "m002_file_positions"]
+    assert names == ["m001_events", "m002_file_positions", "m003_ledger"]
 
 
 def test_open_store_accepts_directory_file_and_url(tmp_path: Path) -> None:

@@ -59,9 +59,14 @@ def parse_line(line: str, ctx: FrameContext, fmt: str = "auto") -> Event:
     parser_name = "unparsed"
     if fmt == "auto":
         program = msg.program
-        name = _BY_PROGRAM.get(program)
-        if name is None and "(" in program:  # "su(pam_unix)": old PAM tags
-            name = _BY_PROGRAM.get(program.partition("(")[0])
+        if msg.message.startswith("pam_"):
+            # sshd, sudo, su... relay their PAM modules' lines; those are PAM's own format,
+            # so skip the program's parser, which would only decline them.
+            name: str | None = "pam"
+        else:
+            name = _BY_PROGRAM.get(program)
+            if name is None and "(" in program:  # "su(pam_unix)": old PAM tags
+                name = _BY_PROGRAM.get(program.partition("(")[0])
         if name is not None:
             event_or_none = FORMATS[name](msg)
             parser_name = name

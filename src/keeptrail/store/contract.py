@@ -7,11 +7,13 @@ with its own dialect, so no caller ever builds SQL.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from keeptrail.event import Event
+from keeptrail.ledger.merkle import Frontier
+from keeptrail.ledger.note import Verifier
 from keeptrail.query.tree import Node
 
 
@@ -51,6 +53,40 @@ class Stats:
     top_actors: list[tuple[str, int]] = field(default_factory=list)
     top_sources: list[tuple[str, int]] = field(default_factory=list)
     top_hosts: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass(slots=True, frozen=True)
+class StoredCheckpoint:
+    """A signed tree head as the store kept it: size, root and the signed note."""
+
+    size: int
+    root: bytes
+    note: str
+    created_at: int
+
+
+class LeafRow(NamedTuple):
+    """One stored event as ``verify`` sees it: where it claims to be and what it hashes to.
+
+    ``stored_hash`` is the leaf hash saved at ingest, ``computed_hash`` the leaf hash of the
+    row's content now; ``event_id`` is the UUID's 16 bytes (text only when reported).
+    """
+
+    leaf_index: int
+    seq: int
+    event_id: bytes
+    stored_hash: bytes | None
+    computed_hash: bytes
+
+
+@dataclass(slots=True, frozen=True)
+class LedgerLeaf:
+    """One event with its place in the tree and the exact bytes its leaf hashes."""
+
+    event: Event
+    leaf_index: int
+    leaf_hash: bytes
+    canonical: bytes
 
 
 class Store(Protocol):
@@ -98,4 +134,47 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release the connection; the store stays consistent if this is never called."""
+        ...
+
+    # --- the ledger (docs/ledger.md) -------------------------------------------------------------
+
+    @property
+    def verifier(self) -> Verifier | None:
+        """The public key this store's checkpoints are signed with (``None`` without a key)."""
+        ...
+
+    def ledger_frontier(self) -> Frontier:
+        """The stored compact frontier: the tree's size and the roots that extend it."""
+        ...
+
+    def ledger_node(self, level: int, index: int) -> bytes:
+        """Hash of the perfect subtree ``(level, index)``; ``LookupError`` if not stored."""
+        ...
+
+    def ledger_leaf(self, event_id: str) -> LedgerLeaf | None:
+        """An event with its leaf index, stored leaf hash and canonical bytes."""
+        ...
+
+    def ledger_leaves(self, *, chunk: int = 8192) -> Iterator[list[LeafRow]]:
+        """Every event that has a leaf index, in leaf order, in lists of up to ``chunk``."""
+        ...
+
+    def unindexed_events(self, limit: int = 100) -> list[tuple[int, str]]:
+        """``(seq, id)`` of events that carry no leaf index (none, in an intact store)."""
+        ...
+
+    def leaf_index_of_hash(self, leaf_hash: bytes) -> int | None:
+        """The leaf index stored with this leaf hash, if any (a slow scan, for reports)."""
+        ...
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every stored checkpoint, smallest tree first."""
+        ...
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The checkpoint of the largest tree."""
+        ...
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        """The checkpoint of the tree of exactly ``size`` leaves, if one was signed."""
         ...

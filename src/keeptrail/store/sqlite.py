@@ -19,24 +19,42 @@ from typing import Any, Final
 import orjson
 
 from keeptrail.event import Event
+from keeptrail.ledger.note import Signer
+from keeptrail.ledger.publish import Publisher
+from keeptrail.ledger.tree import Grown, grow, load_frontier, persist
 from keeptrail.query.compile_sql import Dialect, compile_sql, compile_time_range
 from keeptrail.query.tree import Node
 from keeptrail.store import rows
 from keeptrail.store.contract import FilePosition, SearchPage, Stats
+from keeptrail.store.sqlite_ledger import LedgerMixin
 from keeptrail.store.sqlite_schema import migrate
 
+_LEAF_COLUMNS: Final = (*rows.COLUMNS, "leaf_index", "leaf_hash")
 _INSERT: Final = (
-    f"INSERT OR IGNORE INTO events ({', '.join(rows.COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in rows.COLUMNS)})"
+    f"INSERT INTO events ({', '.join(_LEAF_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _LEAF_COLUMNS)})"
 )
 SQLITE_DIALECT: Final = Dialect.SQLITE
 _SELECT: Final = f"SELECT seq, {', '.join(rows.COLUMNS)} FROM events"
 
 
-class SQLiteStore:
-    """:class:`~keeptrail.store.contract.Store` on a SQLite file."""
+class SQLiteStore(LedgerMixin):
+    """:class:`~keeptrail.store.contract.Store` on a SQLite file.
 
-    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+    Every append also grows the ledger (docs/ledger.md) in the same transaction; the signing
+    key lives next to the database in ``keys/`` and is created with the store. ``signer`` and
+    ``publisher`` override the key file and the ``KEEPTRAIL_CHECKPOINT_LOG`` /
+    ``KEEPTRAIL_WITNESS_URL`` environment (flag > environment > default).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        readonly: bool = False,
+        signer: Signer | None = None,
+        publisher: Publisher | None = None,
+    ) -> None:
         self.path = Path(path)
         self._readonly = readonly
         if readonly:
@@ -57,17 +75,30 @@ class SQLiteStore:
         db.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache
         db.execute("PRAGMA temp_store = MEMORY")
         db.execute("PRAGMA mmap_size = 268435456")
+        self._init_ledger(signer, publisher)
 
     # --- writing -------------------------------------------------------------------------------
 
     def append(self, events: Sequence[Event], positions: Sequence[FilePosition] = ()) -> int:
         db = self._db
-        encode = rows.encode
+        note: str | None = None
+        size = 0
         db.execute("BEGIN IMMEDIATE")
         try:
-            before = db.total_changes
-            db.executemany(_INSERT, [encode(e) for e in events])
-            inserted = db.total_changes - before
+            inserted = 0
+            if events:
+                encoded = [rows.encode(e) for e in events]
+                db.execute("SAVEPOINT batch")
+                try:
+                    grown = self._insert_leaves(encoded)
+                except sqlite3.IntegrityError:  # an id is already stored: a retried delivery
+                    db.execute("ROLLBACK TO batch")
+                    grown = self._insert_leaves(self._only_new(encoded))
+                db.execute("RELEASE batch")
+                inserted = len(grown.leaf_hashes)
+                if inserted:
+                    note = persist(db, self._sql, grown, self._require_signer())
+                    size = grown.frontier.size
             if positions:
                 db.executemany(
                     "INSERT INTO file_positions (path, fingerprint, fingerprint_len, offset,"
@@ -84,7 +115,41 @@ class SQLiteStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        if note is not None:
+            self._published(note, size)
         return inserted
+
+    def _insert_leaves(self, encoded: list[tuple[Any, ...]]) -> Grown:
+        """Insert rows with their leaf index and hash; the caller commits or rolls back."""
+        encoder = self._encoder
+        grown = grow(load_frontier(self._db, self._sql), (encoder(r) for r in encoded))
+        first = grown.first_index
+        self._db.executemany(
+            _INSERT,
+            [
+                (*r, first + i, h)
+                for i, (r, h) in enumerate(zip(encoded, grown.leaf_hashes, strict=True))
+            ],
+        )
+        return grown
+
+    def _only_new(self, encoded: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The rows whose id is neither stored nor repeated earlier in the batch, in order."""
+        ids = list({r[0]: None for r in encoded})
+        stored: set[bytes] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ", ".join("?" for _ in chunk)
+            stored.update(
+                bytes(row[0])
+                for row in self._db.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk)
+            )
+        fresh: list[tuple[Any, ...]] = []
+        for r in encoded:
+            if r[0] not in stored:
+                stored.add(r[0])
+                fresh.append(r)
+        return fresh
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -212,6 +277,7 @@ class SQLiteStore:
         return FilePosition(*row) if row else None
 
     def close(self) -> None:
+        self._flush_publication()
         if not self._readonly:
             # Refresh the planner's statistics where they are stale (cheap when they are not),
             # so it keeps choosing the right index as the data grows.

@@ -77,9 +77,38 @@ def m002_file_positions(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX file_positions_fingerprint ON file_positions (fingerprint)")
 
 
+def m003_ledger(db: sqlite3.Connection) -> None:
+    """The tamper-evident ledger (docs/ledger.md): leaf columns, tree nodes, frontier, checkpoints.
+
+    ``leaf_index`` is the event's position in the Merkle tree (ingest order, 0-based,
+    contiguous) and ``leaf_hash`` its RFC 9162 leaf hash. ``ledger_nodes`` keeps the perfect
+    subtree hashes of every fourth level (4, 8, 12, …) so proofs never rehash more than 15
+    nodes per step; ``ledger_state`` the compact frontier; ``checkpoints`` every signed tree
+    head. Events stored before this migration become the first leaves, in ``seq`` order.
+    """
+    db.execute("ALTER TABLE events ADD COLUMN leaf_index INTEGER")
+    db.execute("ALTER TABLE events ADD COLUMN leaf_hash BLOB")
+    db.execute("CREATE UNIQUE INDEX events_leaf_index ON events (leaf_index)")
+    db.execute(
+        "CREATE TABLE ledger_nodes (level INTEGER NOT NULL, idx INTEGER NOT NULL,"
+        " hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE TABLE ledger_state (id INTEGER PRIMARY KEY CHECK (id = 1), frontier BLOB NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL,"
+        " note TEXT NOT NULL, created_at INTEGER NOT NULL)"
+    )
+    from keeptrail.ledger.tree import backfill  # noqa: PLC0415  # only this migration needs it
+
+    backfill(db)
+
+
 MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
     m001_events,
     m002_file_positions,
+    m003_ledger,
 )
 
 
