@@ -9,7 +9,11 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from keeptrail.ingest import Ingestor
+from keeptrail.parsers import detect
+from keeptrail.query import parse
 from keeptrail.store.sqlite import SQLiteStore
 
 LINES = [
@@ -116,19 +120,28 @@ def test_copytruncate_restarts_from_the_beginning(store: SQLiteStore, tmp_path: 
 
 
 def test_unfinished_last_line_waits_for_its_newline(store: SQLiteStore, tmp_path: Path) -> None:
-    """A last line without newline is not consumed until the writer finishes it."""
+    """In a file still being written, a last line without newline waits for the writer."""
     log = tmp_path / "auth.log"
-    write(log, LINES[:2], newline_at_end=True)
-    with log.open("a") as f:
-        f.write(LINES[2][:20])
+    log.write_text("\n".join(LINES[:2]) + "\n" + LINES[2][:20])  # mtime: now
     ing = ingest(store, log)
     assert store.count() == 2
-    assert ing.summary.sources[0].pending_partial
+    assert ing.summary.sources[0].pending
     with log.open("a") as f:
         f.write(LINES[2][20:] + "\n")
     ingest(store, log)
     assert store.count() == 3
     assert store.search(None, limit=1, since=None).events[0].raw in LINES
+
+
+def test_idle_file_gives_up_its_unterminated_last_line(store: SQLiteStore, tmp_path: Path) -> None:
+    """A file nobody has written to for a while is finished: its last line is taken as is."""
+    log = tmp_path / "auth.log"
+    write(log, LINES[:3], newline_at_end=False)  # mtime in the past
+    ing = ingest(store, log)
+    assert store.count() == 3
+    assert not ing.summary.sources[0].pending
+    ingest(store, log)
+    assert store.count() == 3
 
 
 def test_invalid_utf8_is_kept_exactly(store: SQLiteStore, tmp_path: Path) -> None:
@@ -180,3 +193,36 @@ def test_crash_between_batches_resumes_without_loss_or_duplicates(
     assert store.count() == len(LINES) * 4
     offsets = sorted(e.collector_offset or 0 for e in store.search(None, limit=100).events)
     assert len(offsets) == len(set(offsets))
+
+
+def test_invalid_utf8_in_parsed_fields_is_rendered_visibly(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    """A user name with non-UTF-8 bytes is stored with visible escapes, not rejected."""
+    log = tmp_path / "auth.log"
+    log.write_bytes(
+        b"Feb 21 21:56:12 localhost sshd[3430]: Invalid user \xff\xfeevil from 10.0.2.2\n"
+    )
+    os.utime(log, (1_709_000_000, 1_709_000_000))
+    ingest(store, log)
+    (event,) = store.search(None).events
+    assert event.action == "ssh.invalid_user"
+    assert event.actor_name == "\\xff\\xfeevil"
+    assert event.source_ip == "10.0.2.2"
+
+
+def test_a_failing_parser_costs_one_line_not_the_ingest(
+    store: SQLiteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If a parser raises, that line becomes an unparsed event and ingest goes on."""
+    def broken(_msg: object) -> None:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setitem(detect.FORMATS, "sudo", broken)
+    log = tmp_path / "auth.log"
+    write(log, LINES)
+    ingest(store, log)
+    assert store.count() == len(LINES)
+    (bad,) = store.search(parse("reason:parser_error")).events
+    assert bad.raw == LINES[4]
+    assert bad.details["error"] == "RuntimeError"

@@ -3,39 +3,50 @@
 Each batch is one store transaction that also records how far its file was read, so a crash
 at any moment either keeps a whole batch and its position or neither: running the same ingest
 again continues exactly where the last committed batch ended, with no line lost or repeated.
+For formats whose records span lines, the position stored is the start of the oldest record
+still being assembled, so a half-read record is read again whole, never stored in halves.
 
 Per-line work is kept to the minimum on purpose (this is the hot loop of the product): decode,
-one parser call, a few attribute stores. Counting and everything else happens per batch.
+one assembler call, a few attribute stores. Counting and everything else happens per batch.
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
+import re
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import BinaryIO, Final
 
 from keeptrail.event import Event, uuid7
-from keeptrail.parsers.detect import FORMATS, parse_line
-from keeptrail.parsers.syslog import FrameContext
+from keeptrail.parsers.base import RecordAssembler, StreamContext
+from keeptrail.parsers.formats import choose_format, format_names
 from keeptrail.sources.files import (
     FINGERPRINT_LEN,
     fingerprint,
+    first_line,
     is_gzip,
     mtime_us,
     open_binary,
     read_lines,
+    seek_to,
 )
 from keeptrail.store.contract import FilePosition, Store
 
 BATCH_SIZE: Final = 5000
+IDLE_FINISHED_SECONDS: Final = 60
+"""A plain file untouched for this long is finished: its unterminated last line is taken and
+records still being assembled are emitted. A file written more recently may still grow, so
+those wait for the next run."""
 
 Progress = Callable[[int], None]
+_SURROGATE: Final = re.compile("[\udc80-\udcff]")
 
 
 @dataclass(slots=True)
@@ -43,6 +54,7 @@ class SourceResult:
     """What happened to one file or stream."""
 
     name: str
+    format: str = ""
     lines: int = 0
     stored: int = 0
     duplicates: int = 0
@@ -50,7 +62,7 @@ class SourceResult:
     started_at: int = 0  # byte offset reading started from
     ended_at: int = 0  # byte offset reached (the next run resumes here)
     resumed: bool = False
-    pending_partial: bool = False  # an unfinished last line was left for the next run
+    pending: bool = False  # unfinished line or record left for the next run
 
 
 @dataclass(slots=True)
@@ -94,8 +106,8 @@ class Ingestor:
         host: str | None = None,
         batch_size: int = BATCH_SIZE,
     ) -> None:
-        if fmt != "auto" and fmt not in FORMATS:
-            raise ValueError(f"unknown format {fmt!r}; choose from auto, {', '.join(FORMATS)}")
+        if fmt not in format_names():
+            raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(format_names())}")
         self.store = store
         self.fmt = fmt
         self.tz = tz
@@ -124,42 +136,53 @@ class Ingestor:
         """Ingest what is new in one file (plain or gzip)."""
         key = str(path.resolve())
         fp, fp_len, start, resumed = self.plan_file(path)
-        compressed = is_gzip(path)
-        result = SourceResult(name=str(path), started_at=start, ended_at=start, resumed=resumed)
-        ctx = FrameContext(reference_us=mtime_us(path), tz=self.tz)
+        modified = mtime_us(path)
+        finished = is_gzip(path) or (time.time_ns() // 1000 - modified) > (
+            IDLE_FINISHED_SECONDS * 1_000_000
+        )
+        fmt = choose_format(self.fmt, first_line(path) if self.fmt == "auto" else None)
+        result = SourceResult(
+            name=str(path), format=fmt.NAME, started_at=start, ended_at=start, resumed=resumed
+        )
+        assembler = fmt.assembler(StreamContext(reference_us=modified, tz=self.tz))
         with open_binary(path) as stream:
+            seek_to(stream, start)
             self._run(
                 stream,
                 start=start,
                 result=result,
-                ctx_factory=lambda: ctx,
+                assembler=assembler,
                 source="file",
                 file=key,
                 position=lambda end: FilePosition(key, fp, fp_len, end, _now_us()),
-                take_partial_last=compressed,
+                finished=finished,
                 progress=progress,
             )
         if fp_len < FINGERPRINT_LEN and result.ended_at > fp_len:
             # The head grew: store a fingerprint over the longer head for rename detection.
             new_fp, new_len = fingerprint(path, min(result.ended_at, FINGERPRINT_LEN))
             self.store.append([], [FilePosition(key, new_fp, new_len, result.ended_at, _now_us())])
-        if not compressed and path.stat().st_size > result.ended_at:
-            result.pending_partial = True
+        if path.stat().st_size > result.ended_at and not is_gzip(path):
+            result.pending = True
         self.summary.sources.append(result)
         return result
 
     def ingest_stream(self, stream: BinaryIO, name: str = "-") -> SourceResult:
         """Ingest a finite stream (standard input); its lines are stamped as received."""
-        result = SourceResult(name=name)
+        head = stream.readline()
+        sniffed = head.rstrip(b"\r\n").decode("utf-8", "backslashreplace") if head else None
+        fmt = choose_format(self.fmt, sniffed if self.fmt == "auto" else None)
+        result = SourceResult(name=name, format=fmt.NAME)
+        assembler = fmt.assembler(StreamContext(reference_us=_now_us(), tz=self.tz))
         self._run(
-            stream,
+            itertools.chain([head], stream) if head else stream,
             start=0,
             result=result,
-            ctx_factory=lambda: FrameContext(reference_us=_now_us(), tz=self.tz),
+            assembler=assembler,
             source="stdin",
             file=None,
             position=None,
-            take_partial_last=True,
+            finished=True,
             progress=None,
         )
         self.summary.sources.append(result)
@@ -169,26 +192,25 @@ class Ingestor:
 
     def _run(
         self,
-        stream: BinaryIO,
+        lines_in: Iterable[bytes],
         *,
         start: int,
         result: SourceResult,
-        ctx_factory: Callable[[], FrameContext],
+        assembler: RecordAssembler,
         source: str,
         file: str | None,
         position: Callable[[int], FilePosition] | None,
-        take_partial_last: bool,
+        finished: bool,
         progress: Progress | None,
     ) -> None:
-        fmt, host, batch_size = self.fmt, self.host, self.batch_size
+        batch_size = self.batch_size
         began = time.perf_counter()
         batch: list[Event] = []
-        ctx = ctx_factory()
+        feed = assembler.feed
         last_end = start
         lines = blank = 0
-        for line_start, line_end, data in read_lines(
-            stream, start, take_partial_last=take_partial_last
-        ):
+        repair = False  # a line in this batch was not valid UTF-8
+        for line_start, line_end, data in read_lines(lines_in, start, take_partial_last=finished):
             lines += 1
             last_end = line_end
             if not data.strip():
@@ -196,28 +218,23 @@ class Ingestor:
                 continue
             try:
                 text = data.decode()
-                bad_bytes = False
             except UnicodeDecodeError:
-                text = data.decode("utf-8", "backslashreplace")
-                bad_bytes = True
-            event = parse_line(text, ctx, fmt)
-            event.id = uuid7()
-            event.collector_host = host
-            event.collector_source = source
-            event.collector_file = file
-            event.collector_offset = line_start
-            if bad_bytes:  # keep the exact bytes: raw holds an escaped rendering
-                event.details["raw_base64"] = base64.b64encode(data).decode()
-            batch.append(event)
+                text = data.decode("utf-8", "surrogateescape")
+                repair = True
+            try:
+                batch += feed(text, line_start)
+            except Exception as exc:  # a parser bug must cost one line, never the ingest
+                batch.append(_parser_error(text, line_start, exc))
             if len(batch) >= batch_size:
-                self._flush(batch, position(line_end) if position else None, result)
+                self._flush(batch, assembler, line_end, position, result, repair, source, file)
                 if progress:
                     progress(line_end - result.ended_at)
                 result.ended_at = line_end
                 batch = []
-                if source == "stdin":
-                    ctx = ctx_factory()
-        self._flush(batch, position(last_end) if position else None, result)
+                repair = False
+        if finished:
+            batch += assembler.flush()
+        self._flush(batch, assembler, last_end, position, result, repair, source, file)
         if progress:
             progress(last_end - result.ended_at)
         result.ended_at = last_end
@@ -225,17 +242,76 @@ class Ingestor:
         result.blank += blank
         self.summary.elapsed += time.perf_counter() - began
 
-    def _flush(self, batch: list[Event], pos: FilePosition | None, result: SourceResult) -> None:
+    def _flush(
+        self,
+        batch: list[Event],
+        assembler: RecordAssembler,
+        line_end: int,
+        position: Callable[[int], FilePosition] | None,
+        result: SourceResult,
+        repair: bool,
+        source: str,
+        file: str | None,
+    ) -> None:
+        pending = assembler.pending_since()
+        resume_at = line_end if pending is None else pending
+        pos = position(resume_at) if position else None
         if not batch and pos is None:
             return
         now = _now_us()
+        host = self.host
         for event in batch:
+            event.id = uuid7()
             event.ingested_at = now
+            event.collector_host = host
+            event.collector_source = source
+            event.collector_file = file
+            if repair:
+                _repair_surrogates(event)
         stored = self.store.append(batch, [pos] if pos else [])
         result.stored += stored
         result.duplicates += len(batch) - stored
-        counts = self.summary.by_action_outcome
-        counts.update((e.action, e.outcome) for e in batch)
+        self.summary.by_action_outcome.update((e.action, e.outcome) for e in batch)
+
+
+def _parser_error(text: str, start: int, exc: Exception) -> Event:
+    return Event(
+        time=_now_us(),
+        category="unparsed",
+        action="unparsed",
+        reason="parser_error",
+        raw=text,
+        details={"error": type(exc).__name__},
+        collector_parser="unparsed",
+        collector_offset=start,
+    )
+
+
+def _repair_surrogates(event: Event) -> None:
+    """Bytes that were not UTF-8 travel as surrogate escapes; make them storable, keep them.
+
+    ``raw`` gets a visible ``\\xNN`` rendering and ``details.raw_base64`` the exact bytes;
+    every other text field a parser copied from the line gets the same visible rendering.
+    """
+    if _SURROGATE.search(event.raw):
+        exact = event.raw.encode("utf-8", "surrogateescape")
+        event.details["raw_base64"] = base64.b64encode(exact).decode()
+        event.raw = exact.decode("utf-8", "backslashreplace")
+    for name in Event.__slots__:
+        value = getattr(event, name)
+        if isinstance(value, str) and _SURROGATE.search(value):
+            setattr(event, name, _visible(value))
+    for key, value in list(event.details.items()):
+        if isinstance(value, str) and _SURROGATE.search(value):
+            event.details[key] = _visible(value)
+        elif isinstance(value, list):
+            event.details[key] = [_visible(v) if isinstance(v, str) else v for v in value]
+    for key in [k for k in event.details if _SURROGATE.search(k)]:
+        event.details[_visible(key)] = event.details.pop(key)
+
+
+def _visible(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _now_us() -> int:

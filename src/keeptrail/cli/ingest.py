@@ -23,7 +23,7 @@ from keeptrail.cli.output import count_table, make_console
 from keeptrail.config import resolve_timezone
 from keeptrail.errors import UserError
 from keeptrail.ingest import Ingestor, IngestSummary
-from keeptrail.parsers.detect import format_names
+from keeptrail.parsers.formats import format_names
 
 
 def ingest(
@@ -87,10 +87,10 @@ def print_summary(summary: IngestSummary, console: Console) -> None:
     """Lines read, events by action and outcome, unparsed, throughput, per-source notes."""
     for s in summary.sources:
         note = f"resumed at byte {s.started_at}" if s.resumed else "read from the start"
-        if s.pending_partial:
-            note += "; an unfinished last line waits for its newline"
+        if s.pending:
+            note += "; an unfinished line or record waits for the rest"
         console.print(
-            f"{s.name}: {s.lines} lines, {s.stored} new events"
+            f"{s.name} ({s.format}): {s.lines} lines, {s.stored} new events"
             + (f", {s.duplicates} already stored" if s.duplicates else "")
             + (f", {s.blank} blank" if s.blank else "")
             + f" ({note})",

@@ -10,6 +10,7 @@ fills in the event's id, raw text and collector fields.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import Protocol
 
 from keeptrail.event import Event
@@ -34,3 +35,59 @@ class MessageParser(Protocol):
     """A pure function from one framed message to an event, or ``None`` if not understood."""
 
     def __call__(self, msg: SyslogMessage, /) -> Event | None: ...
+
+
+@dataclass(slots=True)
+class StreamContext:
+    """What a stream format needs from outside its lines.
+
+    ``reference_us`` stands in for a timestamp a record lacks (the file's mtime, or when it was
+    received) and anchors year inference; ``tz`` is the zone of timestamps written without one;
+    ``host`` is the machine the stream came from when the format does not say.
+    """
+
+    reference_us: int
+    tz: tzinfo = UTC
+    host: str | None = None
+
+
+class RecordAssembler(Protocol):
+    """Turns the lines of one stream into events, for formats whose records span lines.
+
+    Single-line formats are the trivial case (one ``feed`` → at most one event). Multi-line
+    formats (auditd records grouped by serial, PostgreSQL statements with continuation lines,
+    CSV records with quoted newlines) hold lines until their record is complete. The ingest
+    loop persists, as the position to resume from, :meth:`pending_since` when something is
+    pending, so a crash never loses half a record and never stores one twice.
+
+    Implementations are pure (no files, no clock): everything they know came through ``feed``.
+    Every line fed ends up in exactly one event's ``raw`` (an ``unparsed`` one if need be).
+    Events come out with ``raw`` (the record's lines joined by ``\n``), ``collector_offset``
+    (the start offset of the record's first line) and ``collector_parser`` set.
+    """
+
+    def feed(self, line: str, start: int) -> list[Event]:
+        """Take one line (without its newline) that began at byte ``start``."""
+        ...
+
+    def flush(self) -> list[Event]:
+        """The input ended: emit whatever is pending, as complete as it can be."""
+        ...
+
+    def pending_since(self) -> int | None:
+        """Start offset of the oldest line held back, or ``None`` when nothing is pending."""
+        ...
+
+
+class StreamFormat(Protocol):
+    """A log format read as a whole stream (one module per format under ``parsers/``).
+
+    ``NAME`` is what ``--format`` accepts; ``sniff`` says whether a stream's first non-blank
+    line looks like this format (auto-detection is per file, not per line, for these formats).
+    """
+
+    NAME: str
+
+    def sniff(self, line: str) -> bool: ...
+
+    def assembler(self, ctx: StreamContext) -> RecordAssembler: ...

@@ -16,26 +16,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Final
 
 FINGERPRINT_LEN: Final = 1024
 _CHUNK: Final = 1 << 20
-
-
-@dataclass(slots=True, frozen=True)
-class OpenedFile:
-    """A file ready to read from ``start``, with what identifies it."""
-
-    path: str
-    fingerprint: str
-    fingerprint_len: int
-    start: int
-    size: int | None  # None for compressed files, whose decompressed size is unknown
-    mtime_us: int
-    compressed: bool
 
 
 def is_gzip(path: Path) -> bool:
@@ -58,21 +44,38 @@ def fingerprint(path: Path, length: int = FINGERPRINT_LEN) -> tuple[str, int]:
     return hashlib.sha256(head).hexdigest(), len(head)
 
 
-def read_lines(
-    stream: BinaryIO, start: int, *, take_partial_last: bool
-) -> Iterator[tuple[int, int, bytes]]:
-    """Yield ``(line_start, line_end, line)`` from byte ``start``; ``line`` lacks its newline.
-
-    ``line_end`` is the offset just after the newline: the position to resume from. Memory
-    stays flat whatever the file size: one buffered line at a time.
-    """
+def seek_to(stream: BinaryIO, start: int) -> None:
+    """Position a stream at ``start``: a seek where possible, else read and discard."""
     if start:
         if stream.seekable() and not isinstance(stream, gzip.GzipFile):
             stream.seek(start)
         else:
             _skip(stream, start)
+
+
+def first_line(path: Path, limit: int = 64 * 1024) -> str | None:
+    """The first non-blank line of a file's content (decompressed), for format sniffing."""
+    with open_binary(path) as f:
+        for _ in range(64):
+            line = f.readline(limit)
+            if not line:
+                return None
+            if line.strip():
+                return line.rstrip(b"\r\n").decode("utf-8", "backslashreplace")
+    return None
+
+
+def read_lines(
+    lines: Iterable[bytes], start: int, *, take_partial_last: bool
+) -> Iterator[tuple[int, int, bytes]]:
+    """Yield ``(line_start, line_end, line)`` counting from byte ``start``; no newline on line.
+
+    ``lines`` is a binary stream already positioned at ``start`` (or any iterable of raw
+    lines). ``line_end`` is the offset just after the newline: the position to resume from.
+    Memory stays flat whatever the file size: one buffered line at a time.
+    """
     offset = start
-    for line in stream:
+    for line in lines:
         end = offset + len(line)
         if line.endswith(b"\n"):
             body = line[:-2] if line.endswith(b"\r\n") else line[:-1]

@@ -1,0 +1,84 @@
+"""Every input format ``keeptrail ingest`` knows, and how one is chosen for a stream.
+
+Two kinds of format exist. The syslog family (sshd, sudo, su, PAM, shadow-utils, logind...) is
+recognised line by line from the syslog tag, because one auth.log mixes all of them. Every other
+format (auditd, web access logs, database logs, Kubernetes audit, JSON exports) is a whole
+stream with its own record structure, recognised once per file from its first line — or named
+with ``--format`` where sniffing cannot tell. Anything else is read as syslog, where a line that
+no parser knows still becomes an ``unparsed`` event.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from keeptrail.errors import UserError
+from keeptrail.event import Event
+from keeptrail.parsers.base import RecordAssembler, StreamContext, StreamFormat
+from keeptrail.parsers.detect import FORMATS as SYSLOG_PROGRAM_FORMATS
+from keeptrail.parsers.detect import parse_line
+from keeptrail.parsers.syslog import FrameContext
+
+
+class _SyslogAssembler:
+    """Each line is its own record: frame it, dispatch it on its tag."""
+
+    __slots__ = ("_ctx", "_fmt")
+
+    def __init__(self, ctx: StreamContext, fmt: str) -> None:
+        self._ctx = FrameContext(reference_us=ctx.reference_us, tz=ctx.tz)
+        self._fmt = fmt
+
+    def feed(self, line: str, start: int) -> list[Event]:
+        event = parse_line(line, self._ctx, self._fmt)
+        event.collector_offset = start
+        return [event]
+
+    def flush(self) -> list[Event]:
+        return []
+
+    def pending_since(self) -> int | None:
+        return None
+
+
+class SyslogFormat:
+    """The syslog family as a stream format; ``program_format`` forces one message parser."""
+
+    def __init__(self, program_format: str = "auto") -> None:
+        self.NAME = "syslog" if program_format == "auto" else program_format
+        self._program_format = program_format
+
+    def sniff(self, line: str) -> bool:
+        return True  # the fallback: any line is a syslog line or an unparsed one
+
+    def assembler(self, ctx: StreamContext) -> RecordAssembler:
+        return _SyslogAssembler(ctx, self._program_format)
+
+
+SYSLOG: Final = SyslogFormat()
+
+# Stream formats in sniffing order: the most distinctive first. Filled in as format modules
+# land; each entry is a module implementing the StreamFormat protocol.
+STREAM_FORMATS: Final[dict[str, StreamFormat]] = {}
+
+
+def format_names() -> list[str]:
+    """The values ``--format`` accepts."""
+    return ["auto", "syslog", *SYSLOG_PROGRAM_FORMATS, *STREAM_FORMATS]
+
+
+def choose_format(name: str, first_line: str | None) -> StreamFormat:
+    """The format for a stream: the one named, or the first whose ``sniff`` accepts its start."""
+    if name == "auto":
+        if first_line is not None:
+            for fmt in STREAM_FORMATS.values():
+                if fmt.sniff(first_line):
+                    return fmt
+        return SYSLOG
+    if name == "syslog":
+        return SYSLOG
+    if name in SYSLOG_PROGRAM_FORMATS:
+        return SyslogFormat(name)
+    if name in STREAM_FORMATS:
+        return STREAM_FORMATS[name]
+    raise UserError(f"unknown format {name!r}; choose from {', '.join(format_names())}")
