@@ -9,6 +9,7 @@ from rich.console import Console
 
 from keeptrail import __version__
 from keeptrail.cli import demo, ingest, search, stats
+from keeptrail.cli import ledger as ledger_cli
 from keeptrail.errors import UserError
 from keeptrail.query.errors import QueryError
 
@@ -23,6 +24,11 @@ app.command("ingest")(ingest.ingest)
 app.command("search")(search.search)
 app.command("stats")(stats.stats)
 app.command("demo")(demo.demo)
+app.command("verify")(ledger_cli.verify)
+app.command("prove")(ledger_cli.prove)
+app.command("verify-proof")(ledger_cli.verify_proof)
+app.command("checkpoint")(ledger_cli.checkpoint)
+app.add_typer(ledger_cli.keys_app, name="keys")
 
 
 @app.command("version")

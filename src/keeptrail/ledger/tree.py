@@ -67,10 +67,7 @@ class LedgerSQL:
     @property
     def insert_checkpoint(self) -> str:
         p = self.p
-        return (
-            "INSERT INTO checkpoints (size, root, note, created_at)"
-            f" VALUES ({p}, {p}, {p}, {p})"
-        )
+        return f"INSERT INTO checkpoints (size, root, note, created_at) VALUES ({p}, {p}, {p}, {p})"
 
     @property
     def node_range(self) -> str:
@@ -192,7 +189,10 @@ def backfill(
     grown = grow(frontier, (encoder(r, 1) for r in fetched))
     cur.executemany(
         f"UPDATE events SET leaf_index = {sql.p}, leaf_hash = {sql.p} WHERE seq = {sql.p}",
-        [(grown.first_index + i, h, r[0]) for i, (h, r) in enumerate(zip(grown.leaf_hashes, fetched, strict=True))],
+        [
+            (grown.first_index + i, h, r[0])
+            for i, (h, r) in enumerate(zip(grown.leaf_hashes, fetched, strict=True))
+        ],
     )
     if grown.nodes:
         cur.executemany(sql.insert_node, grown.nodes)

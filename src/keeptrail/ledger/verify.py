@@ -143,10 +143,15 @@ def verify_ledger(
     targets.sort(key=lambda t: t.size)
     for seq, event_id in store.unindexed_events():
         findings.append(
-            Finding("inserted", f"event {event_id} (row {seq}) has no leaf: it was never "
-                    "appended through the ledger", event_id=event_id)
+            Finding(
+                "inserted",
+                f"event {event_id} (row {seq}) has no leaf: it was never "
+                "appended through the ledger",
+                event_id=event_id,
+            )
         )
     walker = _Walker(store, targets, findings)
+    walker.want.update(stored_sizes)
     for chunk in store.ledger_leaves():
         walker.feed(chunk)
         if progress:
@@ -156,8 +161,12 @@ def verify_ledger(
     report.root = walker.frontier.root()
     if store.ledger_frontier() != walker.frontier and not findings:
         findings.append(
-            Finding("modified", "the stored tree state (frontier) does not match the events; "
-                    "the next checkpoint would be wrong", leaf_index=None)
+            Finding(
+                "modified",
+                "the stored tree state (frontier) does not match the events; "
+                "the next checkpoint would be wrong",
+                leaf_index=None,
+            )
         )
     del findings[MAX_FINDINGS:]
     report.elapsed = time.perf_counter() - began
@@ -175,9 +184,17 @@ def _signed_targets(
         if target is None:
             continue
         if target.size != cp.size or target.root != cp.root:
-            out.append(Finding("bad_signature", f"stored checkpoint row {cp.size} does not match"
-                               f" the note it holds (size {target.size})", previous, None,
-                               cp.size, cp.size))
+            out.append(
+                Finding(
+                    "bad_signature",
+                    f"stored checkpoint row {cp.size} does not match"
+                    f" the note it holds (size {target.size})",
+                    previous,
+                    None,
+                    cp.size,
+                    cp.size,
+                )
+            )
             continue
         targets.append(target)
         previous = cp.size
@@ -194,12 +211,28 @@ def _open(
     except (NoteError, CheckpointError) as exc:
         size = _claimed_size(note)
         where = "stored checkpoint" if source == "stored" else f"checkpoint in {source}"
-        out.append(Finding("bad_signature", f"{where} (size {size}) is not signed by "
-                           f"{verifier.name}: {exc}", start, None, size, size))
+        out.append(
+            Finding(
+                "bad_signature",
+                f"{where} (size {size}) is not signed by {verifier.name}: {exc}",
+                start,
+                None,
+                size,
+                size,
+            )
+        )
         return None
     if cp.origin != verifier.name:
-        out.append(Finding("bad_signature", f"checkpoint from {source} names origin "
-                           f"{cp.origin!r}, not {verifier.name!r}", start, None, None, cp.size))
+        out.append(
+            Finding(
+                "bad_signature",
+                f"checkpoint from {source} names origin {cp.origin!r}, not {verifier.name!r}",
+                start,
+                None,
+                None,
+                cp.size,
+            )
+        )
         return None
     return _Target(cp.size, cp.root, source)
 
@@ -220,32 +253,31 @@ class _Walker:
         self.out = out
         self.expected = 0  # the next leaf index
         self.delta: int | None = None  # seq - leaf_index, constant in an intact store
-        self.suspect: LeafRow | None = None  # first row whose seq broke step, judged next row
+        self.suspect: LeafRow | None = None  # first row whose seq broke step, judged later
+        self.last_delta: int | None = None
+        self.seq_reported = False
+        self.want = {0, *(t.size for t in targets)}
         self.matched = 0  # size of the last target whose root matched
         self.ids: dict[int, str] = {}  # ids of the first leaf after each target
         self.checkpoint_reported = False
         self.row_damage_at: int | None = None
 
     def feed(self, chunk: list[LeafRow]) -> None:
+        """Check one chunk of rows and grow the tree with their recomputed leaf hashes."""
+        want = self.want
         hashes: list[bytes] = []
         for row in chunk:
             index = row.leaf_index
             if index != self.expected or row.stored_hash != row.computed_hash:
                 self._row_damage(row)
             delta = row.seq - index
-            if delta != self.delta:
+            if delta != self.delta or self.suspect is not None:
                 self._seq_step(row, delta)
-            if index in self._want:
+            if index in want:
                 self.ids[index] = _uuid(row.event_id)
             self.expected = index + 1
             hashes.append(row.computed_hash)
         self._extend(hashes)
-
-    @property
-    def _want(self) -> set[int]:
-        return {t.size for t in self.targets[self.next_target : self.next_target + 2]} | {
-            self.matched
-        }
 
     def _extend(self, hashes: list[bytes]) -> None:
         frontier, targets = self.frontier, self.targets
@@ -273,12 +305,21 @@ class _Walker:
         if self.row_damage_at is not None and self.row_damage_at < hi:
             return  # already located exactly by the rows
         kind = "forked" if target.source != "stored" else "modified"
-        what = "signed checkpoint" if target.source == "stored" else f"checkpoint in {target.source}"
+        what = (
+            "signed checkpoint" if target.source == "stored" else f"checkpoint in {target.source}"
+        )
         event_id = self.ids.get(lo)
         self.out.append(
-            Finding(kind, f"leaves [{lo}, {hi}) no longer hash to the {what} at size {hi}: "
-                    f"events there were changed together with their stored hashes; the first "
-                    f"event of that range is {event_id}", lo, event_id, hi, hi)
+            Finding(
+                kind,
+                f"leaves [{lo}, {hi}) no longer hash to the {what} at size {hi}: "
+                f"events there were changed together with their stored hashes; the first "
+                f"event of that range is {event_id}",
+                lo,
+                event_id,
+                hi,
+                hi,
+            )
         )
 
     def _row_damage(self, row: LeafRow) -> None:
@@ -289,61 +330,126 @@ class _Walker:
             return
         event_id = _uuid(row.event_id)
         if index > self.expected:
-            self.out.append(Finding("missing", f"leaves [{self.expected}, {index}) are missing; "
-                                    f"the next stored event is {event_id}", self.expected, None,
-                                    index))
+            self.out.append(
+                Finding(
+                    "missing",
+                    f"leaves [{self.expected}, {index}) are missing; "
+                    f"the next stored event is {event_id}",
+                    self.expected,
+                    None,
+                    index,
+                )
+            )
         elif index < self.expected:
-            self.out.append(Finding("inserted", f"event {event_id} repeats leaf index {index}",
-                                    index, event_id))
+            self.out.append(
+                Finding("inserted", f"event {event_id} repeats leaf index {index}", index, event_id)
+            )
         if row.stored_hash != row.computed_hash:
             other = self.store.leaf_index_of_hash(row.computed_hash)
             if other is not None and other != index:
-                self.out.append(Finding("reordered", f"leaf {index} holds the event signed as "
-                                        f"leaf {other} (id now {event_id})", index, event_id))
+                self.out.append(
+                    Finding(
+                        "reordered",
+                        f"leaf {index} holds the event signed as leaf {other} (id now {event_id})",
+                        index,
+                        event_id,
+                    )
+                )
             else:
-                self.out.append(Finding("modified", f"event {event_id} at leaf {index} no "
-                                        "longer hashes to its leaf hash", index, event_id))
+                self.out.append(
+                    Finding(
+                        "modified",
+                        f"event {event_id} at leaf {index} no longer hashes to its leaf hash",
+                        index,
+                        event_id,
+                    )
+                )
 
     def _seq_step(self, row: LeafRow, delta: int) -> None:
-        """Judge a change of ``seq - leaf_index`` one row late, when its pattern is visible."""
-        previous, self.delta = self.delta, delta
-        suspect, self.suspect = self.suspect, None
-        if previous is None:
+        """Name a break in ``seq - leaf_index`` once its pattern shows.
+
+        The offset returning to its old value means rows were permuted (``reordered``); two
+        rows in a row at a new, lower offset mean leaves were renumbered upwards around an
+        ``inserted`` row; at a higher offset, downwards over ``missing`` ones.
+        """
+        base = self.delta
+        if base is None:
+            self.delta = delta
+            return
+        suspect = self.suspect
+        if delta == base:
+            if suspect is not None:
+                self._seq_finding("reordered", suspect, f"was moved to leaf {suspect.leaf_index}")
             return
         if suspect is None:
-            if row.leaf_index == self.expected:  # gaps are reported by the leaf index already
-                self.suspect = row
-                self._base = previous
+            self.suspect, self.last_delta = row, delta
             return
-        base = self._base
-        index, event_id = suspect.leaf_index, _uuid(suspect.event_id)
-        if delta == base - 1:
-            kind, text = "inserted", f"event {event_id} was inserted at leaf {index}"
-        elif delta == suspect.seq - index and delta > base:
-            kind, text = "missing", f"events before {event_id} (leaf {index}) were deleted"
-        else:
-            kind, text = "reordered", f"event {event_id} was moved to leaf {index}"
+        if delta == self.last_delta:
+            if delta < base:
+                self._seq_finding("inserted", suspect, f"was inserted at leaf {suspect.leaf_index}")
+            else:
+                self._seq_finding("missing", suspect, "follows deleted events")
+            self.delta = delta
+            return
+        self.last_delta = delta
+
+    def _seq_finding(self, kind: str, row: LeafRow, text: str) -> None:
+        self.suspect = None
+        if self.seq_reported:
+            return
+        self.seq_reported = True
+        index, event_id = row.leaf_index, _uuid(row.event_id)
         if self.row_damage_at is None or index <= self.row_damage_at:
             self.row_damage_at = index
-            self.out.append(Finding(kind, text + " and later leaves renumbered", index, event_id))
+            self.out.append(
+                Finding(
+                    kind, f"event {event_id} {text}; later leaves were renumbered", index, event_id
+                )
+            )
 
     def finish(self, latest_stored: int | None) -> None:
         """Report targets beyond the end of the tree, and leaves beyond the last checkpoint."""
+        if self.suspect is not None:
+            self._seq_finding(
+                "reordered", self.suspect, f"was moved to leaf {self.suspect.leaf_index}"
+            )
         size = self.frontier.size
         for target in self.targets[self.next_target :]:
             if target.source == "stored":
-                self.out.append(Finding("missing", f"the store has {size} leaves but signed a "
-                                        f"checkpoint at size {target.size}", size, None,
-                                        target.size, target.size))
+                self.out.append(
+                    Finding(
+                        "missing",
+                        f"the store has {size} leaves but signed a "
+                        f"checkpoint at size {target.size}",
+                        size,
+                        None,
+                        target.size,
+                        target.size,
+                    )
+                )
             else:
-                self.out.append(Finding("rolled_back", f"{target.source} holds a checkpoint at "
-                                        f"size {target.size}; the store has only {size} leaves",
-                                        size, None, target.size, target.size))
+                self.out.append(
+                    Finding(
+                        "rolled_back",
+                        f"{target.source} holds a checkpoint at "
+                        f"size {target.size}; the store has only {size} leaves",
+                        size,
+                        None,
+                        target.size,
+                        target.size,
+                    )
+                )
             break
         if latest_stored is not None and size > latest_stored and self.row_damage_at is None:
-            self.out.append(Finding("inserted", f"leaves [{latest_stored}, {size}) are not "
-                                    "covered by any signed checkpoint", latest_stored,
-                                    self.ids.get(latest_stored), size))
+            self.out.append(
+                Finding(
+                    "inserted",
+                    f"leaves [{latest_stored}, {size}) are not covered by any signed checkpoint",
+                    latest_stored,
+                    self.ids.get(latest_stored),
+                    size,
+                )
+            )
 
 
 def _uuid(data: bytes) -> str:
