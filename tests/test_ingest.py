@@ -215,6 +215,7 @@ def test_a_failing_parser_costs_one_line_not_the_ingest(
     store: SQLiteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If a parser raises, that line becomes an unparsed event and ingest goes on."""
+
     def broken(_msg: object) -> None:
         raise RuntimeError("parser bug")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Any, Final
 
 import orjson
@@ -20,8 +20,10 @@ from rich.table import Table
 from rich.text import Text
 
 from keeptrail.event import Event, format_time, to_document
+from keeptrail.export.ecs import to_ecs
+from keeptrail.export.ocsf import to_ocsf
 
-OUTPUT_FORMATS: Final = ("table", "json", "jsonl", "csv")
+OUTPUT_FORMATS: Final = ("table", "json", "jsonl", "csv", "ocsf", "ecs")
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
@@ -93,13 +95,24 @@ def _flat(e: Event) -> dict[str, Any]:
     }
 
 
+_LINE_EXPORTS: Final[dict[str, Callable[[Event], dict[str, Any]]]] = {
+    "jsonl": to_document,
+    "ocsf": to_ocsf,
+    "ecs": to_ecs,
+}
+
+
 def write_events(events: Iterable[Event], fmt: str, out: IO[str] | None = None) -> int:
-    """Write events in one of :data:`OUTPUT_FORMATS`; returns how many were written."""
+    """Write events in one of :data:`OUTPUT_FORMATS`; returns how many were written.
+
+    ``ocsf`` and ``ecs`` are JSON lines, one document per event, like ``jsonl``.
+    """
     out = out or sys.stdout
     count = 0
-    if fmt == "jsonl":
+    if fmt in _LINE_EXPORTS:
+        render = _LINE_EXPORTS[fmt]
         for e in events:
-            out.write(orjson.dumps(to_document(e)).decode() + "\n")
+            out.write(orjson.dumps(render(e)).decode() + "\n")
             count += 1
     elif fmt == "json":
         docs = [to_document(e) for e in events]

@@ -19,7 +19,7 @@ def search(
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="Events per page.")] = 50,
     cursor: Annotated[str | None, typer.Option(help="Continue after a previous page.")] = None,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="table, json, jsonl or csv.")
+        str, typer.Option("--format", "-f", help="table, json, jsonl, csv, ocsf or ecs.")
     ] = "table",
     data_dir: DataDir = None,
 ) -> None:

@@ -1,0 +1,1 @@
+"""Exports of events into the schemas other tools read: OCSF and ECS."""

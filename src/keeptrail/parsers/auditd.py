@@ -1,0 +1,176 @@
+"""Linux auditd (``/var/log/audit/audit.log``): records assembled into events by serial.
+
+The kernel writes one audit event as several records sharing ``msg=audit(TIME:SERIAL)``
+(``SYSCALL``, ``EXECVE``, ``CWD``, ``PATH``..., then ``EOE``); user-space programs write
+single records (``USER_LOGIN``, ``ADD_USER``, ``DAEMON_END``...) that never get an ``EOE``.
+The assembler keys open events by ``(node, serial)`` and emits one:
+
+* at its ``EOE`` record;
+* at once, for a single-record type (:data:`SINGLE_RECORD`);
+* when it goes stale: no record of it among the last ``max_idle`` records fed, or its
+  records are more than ``max_age_us`` older than the newest record seen (audit.log files
+  written without ``EOE``, or an ``EOE`` that was lost);
+* when more than ``max_open`` events are open (the oldest goes first) — so memory stays
+  bounded and nothing waits forever;
+* at :meth:`flush`, as complete as it got.
+
+Records arriving out of order or interleaved with other events are still grouped; a record
+that arrives after its event was emitted starts a new (partial) event rather than being
+dropped. Lines that are not audit records become ``unparsed`` events; blank lines are
+skipped (the ingest loop counts them). Time is the record's own timestamp.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from keeptrail.event import Event, unparsed
+from keeptrail.parsers.auditd_map import build
+from keeptrail.parsers.auditd_records import Record, parse_record
+from keeptrail.parsers.base import StreamContext
+
+NAME: Final = "auditd"
+
+_SINGLE_PREFIXES: Final = (
+    "USER_",
+    "CRED_",
+    "DAEMON_",
+    "SERVICE_",
+    "SYSTEM_",
+    "ACCT_",
+    "GRP_",
+    "ROLE_",
+    "USYS_",
+    "ANOM_LOGIN",
+    "ANOM_ADD",
+    "ANOM_DEL",
+    "ANOM_MOD",
+    "CRYPTO_",
+    "VIRT_",
+)
+SINGLE_RECORD: Final = frozenset(
+    {"ADD_USER", "DEL_USER", "ADD_GROUP", "DEL_GROUP", "CHUSER_ID", "CHGRP_ID", "TRUSTED_APP"}
+)
+
+
+def is_single_record(record_type: str) -> bool:
+    """Whether a record type is a whole event by itself (user-space messages)."""
+    return record_type in SINGLE_RECORD or record_type.startswith(_SINGLE_PREFIXES)
+
+
+def sniff(line: str) -> bool:
+    """Whether a first line is an audit.log record (raw or ENRICHED, with or without node=)."""
+    return parse_record(line) is not None
+
+
+class _Open:
+    """The records of one event seen so far, with their lines."""
+
+    __slots__ = ("lines", "newest_us", "records", "seen_at", "start")
+
+    def __init__(self, record: Record, line: str, start: int, seen_at: int) -> None:
+        self.records = [record]
+        self.lines = [line]
+        self.start = start
+        self.newest_us = record.time_us
+        self.seen_at = seen_at
+
+
+class AuditdAssembler:
+    """Groups audit records into events (see the module docstring for when one is emitted)."""
+
+    def __init__(
+        self,
+        ctx: StreamContext,
+        *,
+        max_open: int = 256,
+        max_idle: int = 128,
+        max_age_us: int = 60_000_000,
+    ) -> None:
+        self._ctx = ctx
+        self._open: dict[tuple[str | None, int], _Open] = {}
+        self._max_open = max_open
+        self._max_idle = max_idle
+        self._max_age_us = max_age_us
+        self._newest_us = 0
+        self._fed = 0
+
+    def feed(self, line: str, start: int) -> list[Event]:
+        """Take one line; return the events it completed (often none, sometimes several)."""
+        if not line or line.isspace():
+            return []
+        record = parse_record(line)
+        if record is None:
+            event = unparsed(line, self._ctx.reference_us, host=self._ctx.host)
+            event.reason = "not_an_audit_record"
+            event.collector_parser = "unparsed"
+            event.collector_offset = start
+            return [event]
+        out: list[Event] = []
+        key = (record.node, record.serial)
+        self._fed += 1
+        if is_single_record(record.type):
+            out.append(self._emit(_Open(record, line, start, self._fed)))
+        else:
+            group = self._open.get(key)
+            if group is None:
+                group = self._open[key] = _Open(record, line, start, self._fed)
+            else:
+                group.records.append(record)
+                group.lines.append(line)
+                group.newest_us = max(group.newest_us, record.time_us)
+                group.seen_at = self._fed
+            if record.type == "EOE":
+                out.append(self._emit(self._open.pop(key)))
+        if record.time_us > self._newest_us:
+            self._newest_us = record.time_us
+        if self._open:
+            self._evict(out)
+        return out
+
+    def _evict(self, out: list[Event]) -> None:
+        """Emit the oldest open events beyond the bound or the age limit."""
+        open_ = self._open
+        while len(open_) > self._max_open:
+            out.append(self._emit(open_.pop(next(iter(open_)))))
+        horizon = self._newest_us - self._max_age_us
+        idle_before = self._fed - self._max_idle
+        while open_:
+            oldest_key = next(iter(open_))
+            oldest = open_[oldest_key]
+            if oldest.newest_us >= horizon and oldest.seen_at >= idle_before:
+                break
+            out.append(self._emit(open_.pop(oldest_key)))
+
+    def flush(self) -> list[Event]:
+        """The input ended: emit every open event in the order it started."""
+        events = [self._emit(group) for group in self._open.values()]
+        self._open.clear()
+        return events
+
+    def pending_since(self) -> int | None:
+        """Start offset of the oldest line of an event still open."""
+        # Open events are kept in the order their first line arrived, i.e. by offset.
+        for group in self._open.values():
+            return group.start
+        return None
+
+    def _emit(self, group: _Open) -> Event:
+        raw = group.lines[0] if len(group.lines) == 1 else "\n".join(group.lines)
+        try:
+            event = build(group.records, self._ctx.host)
+        except (ValueError, KeyError, IndexError, OverflowError) as exc:  # never lose the lines
+            event = unparsed(raw, group.records[0].time_us, host=self._ctx.host)
+            event.reason = "auditd_mapping_error"
+            event.details["error"] = type(exc).__name__
+            event.collector_parser = "unparsed"
+        else:
+            event.collector_parser = NAME
+        event.raw = raw
+        event.collector_offset = group.start
+        return event
+
+
+def assembler(ctx: StreamContext) -> AuditdAssembler:
+    """A fresh assembler for one auditd stream."""
+    return AuditdAssembler(ctx)
