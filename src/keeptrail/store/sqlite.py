@@ -162,16 +162,7 @@ class SQLiteStore(LedgerMixin):
         limit: int = 50,
         cursor: str | None = None,
     ) -> SearchPage:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if query is not None:
-            sql, qparams = compile_sql(query, SQLITE_DIALECT)
-            clauses.append(f"({sql})")
-            params.extend(qparams)
-        if since is not None or until is not None:
-            sql, tparams = compile_time_range(since, until, SQLITE_DIALECT)
-            clauses.append(sql)
-            params.extend(tparams)
+        clauses, params = _filters(query, since, until)
         if cursor is not None:
             c_time, c_seq = decode_cursor(cursor)
             clauses.append("(time < ? OR (time = ? AND seq < ?))")
@@ -190,16 +181,7 @@ class SQLiteStore(LedgerMixin):
 
     def explain(self, query: Node | None, *, since: int | None, until: int | None) -> list[str]:
         """SQLite's plan for a search, so a user (and a test) can see which index it uses."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if query is not None:
-            sql, qparams = compile_sql(query, SQLITE_DIALECT)
-            clauses.append(f"({sql})")
-            params.extend(qparams)
-        if since is not None or until is not None:
-            sql, tparams = compile_time_range(since, until, SQLITE_DIALECT)
-            clauses.append(sql)
-            params.extend(tparams)
+        clauses, params = _filters(query, since, until)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         plan = self._db.execute(
             f"EXPLAIN QUERY PLAN {_SELECT}{where} ORDER BY time DESC, seq DESC LIMIT 50", params
@@ -283,6 +265,23 @@ class SQLiteStore(LedgerMixin):
             # so it keeps choosing the right index as the data grows.
             self._db.execute("PRAGMA optimize")
         self._db.close()
+
+
+def _filters(
+    query: Node | None, since: int | None, until: int | None
+) -> tuple[list[str], list[Any]]:
+    """WHERE clauses and their bound parameters for a query and a time range."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query is not None:
+        sql, qparams = compile_sql(query, SQLITE_DIALECT)
+        clauses.append(f"({sql})")
+        params.extend(qparams)
+    if since is not None or until is not None:
+        sql, tparams = compile_time_range(since, until, SQLITE_DIALECT)
+        clauses.append(sql)
+        params.extend(tparams)
+    return clauses, params
 
 
 def encode_cursor(time_us: int, seq: int) -> str:
