@@ -12,7 +12,7 @@ from keeptrail.parsers.base import StreamContext
 
 EXEC = [
     "type=SYSCALL msg=audit(1615114232.375:15558): arch=c000003e syscall=59 success=yes exit=0 "
-    "items=2 ppid=10883 pid=10884 auid=1000 uid=0 gid=0 euid=0 tty=pts1 ses=1 comm=\"bash\" "
+    'items=2 ppid=10883 pid=10884 auid=1000 uid=0 gid=0 euid=0 tty=pts1 ses=1 comm="bash" '
     'exe="/usr/bin/bash" key="rootcmd"',
     'type=EXECVE msg=audit(1615114232.375:15558): argc=3 a0="bash" a1="-c" '
     "a2=6563686F2022612062220A",
@@ -25,7 +25,7 @@ EXEC = [
 def test_header_with_node_and_enriched_fields() -> None:
     """node=, type, time, serial and the interpreted fields after 0x1d are all read."""
     r = parse_record(
-        'node=work type=LOGIN msg=audit(1640027821.949:151316): pid=1 uid=0 auid=0 ses=3 res=1'
+        "node=work type=LOGIN msg=audit(1640027821.949:151316): pid=1 uid=0 auid=0 ses=3 res=1"
         '\x1dUID="root" AUID="alice"'
     )
     assert r is not None
@@ -37,7 +37,7 @@ def test_header_with_node_and_enriched_fields() -> None:
 def test_hex_and_quoted_values_decode() -> None:
     """Hex values of untrusted fields decode; quoted ones are literal; (null) is absent."""
     r = parse_record(
-        "type=SYSCALL msg=audit(1.5:7): exe=2F746D702F6120622063 comm=\"ls\" key=(null) pid=1234"
+        'type=SYSCALL msg=audit(1.5:7): exe=2F746D702F6120622063 comm="ls" key=(null) pid=1234'
     )
     assert r is not None
     assert text(r.fields, "exe") == "/tmp/a b c"
@@ -89,7 +89,11 @@ def test_execve_event_is_assembled_with_login_user_as_actor() -> None:
     assert (e.actor_uid, e.actor_name, e.actor_effective_user) == (1000, None, "root")
     assert e.actor_session == "1"
     assert e.details["command"] == 'bash -c echo "a b"\n'
-    assert (e.details["cwd"], e.details["key"], e.details["exe"]) == ("/root", "rootcmd", "/usr/bin/bash")
+    assert (e.details["cwd"], e.details["key"], e.details["exe"]) == (
+        "/root",
+        "rootcmd",
+        "/usr/bin/bash",
+    )
     assert e.raw == "\n".join(EXEC)
     assert e.collector_offset == 0
     assert e.collector_parser == "auditd"
@@ -125,7 +129,7 @@ def test_single_record_types_emit_immediately() -> None:
     a = auditd.assembler(StreamContext(reference_us=REFERENCE_US))
     line = (
         "type=USER_LOGIN msg=audit(1493162652.304:18662): pid=9729 uid=0 auid=4294967295 "
-        "ses=4294967295 msg='op=login acct=\"bob\" exe=\"/usr/sbin/sshd\" hostname=? "
+        'ses=4294967295 msg=\'op=login acct="bob" exe="/usr/sbin/sshd" hostname=? '
         "addr=10.1.2.3 terminal=sshd res=failed'"
     )
     [e] = a.feed(line, 0)
@@ -136,10 +140,10 @@ def test_single_record_types_emit_immediately() -> None:
 
 def test_hex_acct_cannot_move_source() -> None:
     """A hex-encoded account name holding `` addr=1.2.3.4`` stays in the name."""
-    acct = "bob addr=6.6.6.6".encode().hex().upper()
+    acct = b"bob addr=6.6.6.6".hex().upper()
     line = (
         "type=USER_AUTH msg=audit(1.0:9): pid=1 uid=0 auid=4294967295 ses=4294967295 "
-        f"msg='op=PAM:authentication acct={acct} exe=\"/usr/sbin/sshd\" hostname=h "
+        f'msg=\'op=PAM:authentication acct={acct} exe="/usr/sbin/sshd" hostname=h '
         "addr=10.0.0.9 terminal=ssh res=failed'"
     )
     [e] = run([line])

@@ -58,7 +58,7 @@ def test_record_decoding_matches_go_libaudit(log: str, line: str, golden: Any) -
         if key in data and key in record.fields:
             assert text(record.fields, key) == data[key], key
     if "auid" in data:
-        name, number = _uid_name(record, "auid")
+        _name, number = _uid_name(record, "auid")
         assert (number is None) == (data["auid"] == "unset")
     if record.type == "EXECVE":
         argc = int(data["argc"])
@@ -134,7 +134,7 @@ def test_who_did_what_matches_aucoalesce(
         assert event.actor_uid == int(lines[0].partition(" auid=")[2].split()[0]), name
     elif primary not in (None, "unset"):
         assert event.actor_uid == int(primary), name
-    elif event.category == "authentication" and secondary and not secondary[:1] in "(0123456789":
+    elif event.category == "authentication" and secondary and secondary[:1] not in "(0123456789":
         assert event.actor_name == secondary, name
     else:
         assert event.actor_uid is None, name
@@ -195,7 +195,7 @@ def test_assembler_counts_match_go_libaudit() -> None:
     )
     for e in shuffled:
         assert len(e.raw.split("\n")) == len(
-            [x for x in normal if x.details["serial"] == e.details["serial"]][0].raw.split("\n")
+            next(x for x in normal if x.details["serial"] == e.details["serial"]).raw.split("\n")
         )
     assert len(run(read_lines("go-libaudit/testdata/lost_messages.log"))) == 5
     rolled = run(read_lines("go-libaudit/testdata/rollover.log"))

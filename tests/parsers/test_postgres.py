@@ -134,7 +134,9 @@ def test_pg_syslog_through_the_syslog_framing() -> None:
         counts[event.action if event else "none"] += 1
     assert counts["none"] == 0
     assert sum(counts.values()) == 59921
-    assert counts["db.login"] > 0 and counts["db.continuation"] > 0 and counts["db.query"] > 0
+    assert counts["db.login"] > 0
+    assert counts["db.continuation"] > 0
+    assert counts["db.query"] > 0
 
 
 def test_syslog_login_line() -> None:
@@ -181,21 +183,21 @@ def test_golden(case: dict[str, object]) -> None:
     [
         (
             "%m [%p] %q%u@%d ",
-            '2025-01-21 18:38:06.453 CET [78798] gilles@gilles FATAL:  password authentication failed for user "gilles"',
+            '2025-01-21 18:38:06.453 CET [78798] gilles@gilles FATAL:  password authentication failed for user "gilles"',  # noqa: E501
             "gilles",
             "gilles",
             None,
         ),
         (
             "%m [%p] ",
-            "2025-01-21 18:37:49.782 CET [78776] LOG:  database system is ready to accept connections",
+            "2025-01-21 18:37:49.782 CET [78776] LOG:  database system is ready to accept connections",  # noqa: E501
             None,
             None,
             None,
         ),
         (
             "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
-            "2017-09-06 08:41:41 UTC [36]: [121-1] user=postgres,db=postgres,app=pgbench,client=172.23.0.1 LOG:  duration: 2.280 ms  statement: END;",
+            "2017-09-06 08:41:41 UTC [36]: [121-1] user=postgres,db=postgres,app=pgbench,client=172.23.0.1 LOG:  duration: 2.280 ms  statement: END;",  # noqa: E501
             "postgres",
             "postgres",
             "172.23.0.1",
@@ -209,7 +211,9 @@ def test_golden(case: dict[str, object]) -> None:
         ),
     ],
 )
-def test_configured_prefix(prefix: str, line: str, user: str | None, db: str | None, ip: str | None) -> None:
+def test_configured_prefix(
+    prefix: str, line: str, user: str | None, db: str | None, ip: str | None
+) -> None:
     """A configured ``log_line_prefix`` reads user, database and client; auto mode agrees."""
     for configured in (prefix, None):
         e = one(line, configured)
@@ -223,7 +227,8 @@ def test_prefix_compiler_escapes() -> None:
     m = compile_prefix("%m [%p] %q%u@%d ").match(
         "2024-01-01 00:00:00.000 UTC [1] LOG:  checkpoint starting: time"
     )
-    assert m is not None and m["u"] is None
+    assert m is not None
+    assert m["u"] is None
 
 
 def test_forged_client_in_application_name_does_not_move_the_source() -> None:
@@ -240,7 +245,7 @@ def test_forged_client_in_application_name_does_not_move_the_source() -> None:
 def test_quoted_user_cannot_forge_fields() -> None:
     """A role name with quotes and ``host=`` text stays the actor; the source is untouched."""
     line = (
-        '2024-01-01 00:00:00.000 UTC [7] FATAL:  password authentication failed for user '
+        "2024-01-01 00:00:00.000 UTC [7] FATAL:  password authentication failed for user "
         '"x" host "6.6.6.6"'
     )
     e = one(line)
@@ -279,9 +284,15 @@ def test_csvlog_quoted_newlines_and_early_emit() -> None:
     assert a.feed(lines[0], 0) == []
     assert a.pending_since() == 0
     events = a.feed(lines[1], 200)
-    assert len(events) == 1 and a.pending_since() is None
+    assert len(events) == 1
+    assert a.pending_since() is None
     e = events[0]
-    assert (e.action, e.actor_name, e.target_resource, e.source_ip) == ("db.ddl", "alice", "shop", "10.0.0.5")
+    assert (e.action, e.actor_name, e.target_resource, e.source_ip) == (
+        "db.ddl",
+        "alice",
+        "shop",
+        "10.0.0.5",
+    )
     assert e.details["statement"] == "DROP TABLE\n  orders;"
     assert e.details["command_tag"] == "DROP TABLE"
 
@@ -325,7 +336,9 @@ def _pgaudit_lines() -> tuple[list[str], int]:
             continue
         for level in ("NOTICE", "WARNING", "LOG", "INFO"):
             if raw.startswith(f"{level}:  AUDIT: "):
-                out.append(f"2024-01-01 00:00:00.000 UTC [4242] regress_user1@contrib_regression {raw}")
+                out.append(
+                    f"2024-01-01 00:00:00.000 UTC [4242] regress_user1@contrib_regression {raw}"
+                )
                 records += 1
                 open_quotes = raw.count('"') % 2 == 1
     return out, records
@@ -348,7 +361,8 @@ def test_pgaudit_regression_output() -> None:
     multi = [e for e in events if "\n" in str(e.details["statement"])]
     assert multi, "quoted multi-line statements stay whole"
     redacted = [e for e in events if "<REDACTED>" in str(e.details["statement"])]
-    assert redacted and all(e.action == "db.ddl" for e in redacted)
+    assert redacted
+    assert all(e.action == "db.ddl" for e in redacted)
 
 
 # --- sniffing and hostile input -------------------------------------------------------------
@@ -372,7 +386,9 @@ def test_sniff_rejects_other_formats(line: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.text(alphabet=st.characters(exclude_characters="\n"), max_size=120), max_size=12))
+@given(
+    st.lists(st.text(alphabet=st.characters(exclude_characters="\n"), max_size=120), max_size=12)
+)
 def test_arbitrary_text_never_raises_or_loses_lines(lines: list[str]) -> None:
     """Any text yields events whose raw lines are exactly the lines fed."""
     run(lines)

@@ -10,6 +10,9 @@ from rich.console import Console
 from keeptrail import __version__
 from keeptrail.cli import demo, ingest, search, stats
 from keeptrail.cli import ledger as ledger_cli
+from keeptrail.cli import serve as serve_cli
+from keeptrail.cli import tokens as tokens_cli
+from keeptrail.cli.agent import agent as agent_command
 from keeptrail.errors import UserError
 from keeptrail.query.errors import QueryError
 
@@ -29,6 +32,9 @@ app.command("prove")(ledger_cli.prove)
 app.command("verify-proof")(ledger_cli.verify_proof)
 app.command("checkpoint")(ledger_cli.checkpoint)
 app.add_typer(ledger_cli.keys_app, name="keys")
+app.command("serve")(serve_cli.serve)
+app.add_typer(tokens_cli.tokens_app, name="tokens")
+app.command("agent")(agent_command)
 
 
 @app.command("version")

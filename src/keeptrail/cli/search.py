@@ -8,6 +8,7 @@ import typer
 
 from keeptrail.cli.common import DataDir, Since, Until, store_for, time_bounds
 from keeptrail.cli.output import OUTPUT_FORMATS, write_events
+from keeptrail.cli.tokens import ApiToken, ServerUrl
 from keeptrail.errors import UserError
 from keeptrail.query.parse import parse as parse_query
 
@@ -22,6 +23,8 @@ def search(
         str, typer.Option("--format", "-f", help="table, json, jsonl, csv, ocsf or ecs.")
     ] = "table",
     data_dir: DataDir = None,
+    server: ServerUrl = None,
+    token: ApiToken = None,
 ) -> None:
     """Search events, newest first.
 
@@ -31,11 +34,18 @@ def search(
         raise UserError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}")
     tree = parse_query(query) if query.strip() else None
     lo, hi = time_bounds(since, until)
-    store = store_for(data_dir, must_exist=True)
-    try:
-        page = store.search(tree, since=lo, until=hi, limit=limit, cursor=cursor)
-    finally:
-        store.close()
+    if server:
+        from keeptrail.server.client import remote_search  # noqa: PLC0415  # only when remote
+
+        page = remote_search(
+            server, token or "", query, since=since, until=until, limit=limit, cursor=cursor
+        )
+    else:
+        store = store_for(data_dir, must_exist=True)
+        try:
+            page = store.search(tree, since=lo, until=hi, limit=limit, cursor=cursor)
+        finally:
+            store.close()
     write_events(page.events, fmt)
     if fmt == "table" and page.next_cursor:
         typer.echo(f"more: --cursor {page.next_cursor}", err=True)

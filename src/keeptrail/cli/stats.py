@@ -9,6 +9,7 @@ import typer
 
 from keeptrail.cli.common import DataDir, Since, Until, store_for, time_bounds
 from keeptrail.cli.output import count_table, make_console
+from keeptrail.cli.tokens import ApiToken, ServerUrl
 from keeptrail.event import format_time
 
 
@@ -18,17 +19,24 @@ def stats(
     top: Annotated[int, typer.Option(min=1, max=1000, help="How many top actors/sources.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     data_dir: DataDir = None,
+    server: ServerUrl = None,
+    token: ApiToken = None,
 ) -> None:
     """Counts by category, action and outcome; top actors, sources and hosts; time span.
 
     Example: keeptrail stats --since 7d
     """
     lo, hi = time_bounds(since, until)
-    store = store_for(data_dir, must_exist=True)
-    try:
-        s = store.stats(since=lo, until=hi, top=top)
-    finally:
-        store.close()
+    if server:
+        from keeptrail.server.client import remote_stats  # noqa: PLC0415  # only when remote
+
+        s = remote_stats(server, token or "", since=since, until=until, top=top)
+    else:
+        store = store_for(data_dir, must_exist=True)
+        try:
+            s = store.stats(since=lo, until=hi, top=top)
+        finally:
+            store.close()
     span = (
         (format_time(s.first_time), format_time(s.last_time))
         if s.first_time is not None and s.last_time is not None

@@ -7,9 +7,10 @@ The assembler keys open events by ``(node, serial)`` and emits one:
 
 * at its ``EOE`` record;
 * at once, for a single-record type (:data:`SINGLE_RECORD`);
-* when it goes stale: no record of it among the last ``max_idle`` records fed, or its
-  records are more than ``max_age_us`` older than the newest record seen (audit.log files
-  written without ``EOE``, or an ``EOE`` that was lost);
+* when it goes stale: no record of it among the last ``max_idle`` records fed (audit.log
+  files written without ``EOE``, or an ``EOE`` that was lost). Staleness is counted in
+  records, not seconds, so a clock step or a file replayed out of time order never splits an
+  event;
 * when more than ``max_open`` events are open (the oldest goes first) — so memory stays
   bounded and nothing waits forever;
 * at :meth:`flush`, as complete as it got.
@@ -66,13 +67,12 @@ def sniff(line: str) -> bool:
 class _Open:
     """The records of one event seen so far, with their lines."""
 
-    __slots__ = ("lines", "newest_us", "records", "seen_at", "start")
+    __slots__ = ("lines", "records", "seen_at", "start")
 
     def __init__(self, record: Record, line: str, start: int, seen_at: int) -> None:
         self.records = [record]
         self.lines = [line]
         self.start = start
-        self.newest_us = record.time_us
         self.seen_at = seen_at
 
 
@@ -85,15 +85,13 @@ class AuditdAssembler:
         *,
         max_open: int = 256,
         max_idle: int = 128,
-        max_age_us: int = 60_000_000,
     ) -> None:
         self._ctx = ctx
         self._open: dict[tuple[str | None, int], _Open] = {}
         self._max_open = max_open
         self._max_idle = max_idle
-        self._max_age_us = max_age_us
-        self._newest_us = 0
         self._fed = 0
+        self._every = max(1, min(16, max_idle // 8))
 
     def feed(self, line: str, start: int) -> list[Event]:
         """Take one line; return the events it completed (often none, sometimes several)."""
@@ -118,27 +116,23 @@ class AuditdAssembler:
             else:
                 group.records.append(record)
                 group.lines.append(line)
-                group.newest_us = max(group.newest_us, record.time_us)
                 group.seen_at = self._fed
             if record.type == "EOE":
                 out.append(self._emit(self._open.pop(key)))
-        if record.time_us > self._newest_us:
-            self._newest_us = record.time_us
-        if self._open:
+        # Staleness is checked every few records (cheap), the bound on every one.
+        if len(self._open) > self._max_open or (self._open and self._fed % self._every == 0):
             self._evict(out)
         return out
 
     def _evict(self, out: list[Event]) -> None:
-        """Emit the oldest open events beyond the bound or the age limit."""
+        """Emit the oldest open events beyond the bound, and those gone stale."""
         open_ = self._open
         while len(open_) > self._max_open:
             out.append(self._emit(open_.pop(next(iter(open_)))))
-        horizon = self._newest_us - self._max_age_us
         idle_before = self._fed - self._max_idle
         while open_:
             oldest_key = next(iter(open_))
-            oldest = open_[oldest_key]
-            if oldest.newest_us >= horizon and oldest.seen_at >= idle_before:
+            if open_[oldest_key].seen_at >= idle_before:
                 break
             out.append(self._emit(open_.pop(oldest_key)))
 

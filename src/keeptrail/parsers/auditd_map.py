@@ -235,7 +235,7 @@ def _user_space(event: Event, r: Record, details: dict[str, DetailValue]) -> Non
             event.actor_name = acct  # before login: the account being authenticated
         elif acct != event.actor_name:
             event.actor_effective_user = acct
-    elif r.type == "SERVICE_START" or r.type == "SERVICE_STOP":
+    elif r.type in {"SERVICE_START", "SERVICE_STOP"}:
         event.target_resource, event.target_resource_type = text(f, "unit"), "service"
     if event.actor_effective_user is None and event.actor_uid is not None:
         _effective_from(event, r, "uid")

@@ -32,7 +32,7 @@ _KV: Final = re.compile(r"([\w\[\]-]+)=(\"[^\"]*\"|'[^']*'|\S*)")
 # Inside msg='...': an unquoted value keeps its spaces until the next " key=".
 _INNER_KV: Final = re.compile(r"([\w\[\]-]+)=(\"[^\"]*\"|(?:\S|\s(?![\w\[\]-]+=))*)")
 _TRAILERS: Final = frozenset(" ,:)")  # RHEL 5's "acct=root : exe=... (hostname=?, addr=?)"
-_HEX: Final = frozenset("0123456789ABCDEFabcdef")
+_HEX_RE: Final = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 _ABSENT: Final = frozenset({"(null)", "?", "(none)", ""})
 
 # Fields the kernel or libaudit may hex-encode (audit_log_untrustedstring, audit_encode_value).
@@ -97,21 +97,14 @@ def parse_record(line: str) -> Record | None:
         merged.update(fields)
         del merged["msg"]
         fields = merged
-    frac = m["frac"]
+    node, kind, sec, frac, serial = m.groups()
     micros = int(frac) * 10 ** (6 - len(frac))
-    return Record(
-        node=m["node"],
-        type=m["type"],
-        time_us=int(m["sec"]) * 1_000_000 + micros,
-        serial=int(m["serial"]),
-        fields=fields,
-        enriched=enriched,
-    )
+    return Record(node, kind, int(sec) * 1_000_000 + micros, int(serial), fields, enriched)
 
 
 def is_hex(value: str) -> bool:
     """Whether an unquoted value is the kernel's hex encoding (even length, hex digits only)."""
-    return len(value) % 2 == 0 and len(value) > 0 and all(ch in _HEX for ch in value)
+    return _HEX_RE.fullmatch(value) is not None
 
 
 def decode_hex(value: str) -> str:
@@ -150,8 +143,11 @@ def proctitle(value: str) -> str:
     if value.startswith('"'):
         return unquote(value) or ""
     if is_hex(value):
-        return bytes.fromhex(value).rstrip(b"\x00").replace(b"\x00", b" ").decode(
-            "utf-8", "backslashreplace"
+        return (
+            bytes.fromhex(value)
+            .rstrip(b"\x00")
+            .replace(b"\x00", b" ")
+            .decode("utf-8", "backslashreplace")
         )
     return value
 
@@ -200,9 +196,7 @@ def sockaddr(value: str) -> dict[str, str | int]:
         return {"family": "inet6", "ip": ip, "port": port}
     if family == 1:
         rest = data[2:]
-        if rest[:1] == b"\x00":  # abstract socket: a leading NUL, shown as '@'
-            name = b"@" + rest[1:].rstrip(b"\x00")
-        else:
-            name = rest.split(b"\x00", 1)[0]
+        abstract = rest[:1] == b"\x00"  # abstract socket: a leading NUL, shown as '@'
+        name = b"@" + rest[1:].rstrip(b"\x00") if abstract else rest.split(b"\x00", 1)[0]
         return {"family": "unix", "path": name.decode("utf-8", "backslashreplace")}
     return {"family": str(family)}

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Final
 
 from keeptrail.event import Event, unparsed
-from keeptrail.parsers import logind, pam, shadow, sshd, su, sudo
-from keeptrail.parsers.base import MessageParser
+from keeptrail.parsers import logind, pam, postgres, shadow, sshd, su, sudo, web_access
+from keeptrail.parsers.base import MessageParser, SyslogMessage
 from keeptrail.parsers.syslog import FrameContext, split_syslog
 
 FORMATS: Final[dict[str, MessageParser]] = {
@@ -23,6 +23,8 @@ FORMATS: Final[dict[str, MessageParser]] = {
     "pam": pam.parse,
     "shadow": shadow.parse,
     "logind": logind.parse,
+    "postgres": postgres.parse,
+    "web_access": web_access.parse,
 }
 
 _BY_PROGRAM: Final[dict[str, str]] = {
@@ -34,6 +36,8 @@ _BY_PROGRAM: Final[dict[str, str]] = {
         ("pam", pam),
         ("shadow", shadow),
         ("logind", logind),
+        ("postgres", postgres),
+        ("web_access", web_access),
     )
     for program in module.PROGRAMS
 }
@@ -88,3 +92,28 @@ def parse_line(line: str, ctx: FrameContext, fmt: str = "auto") -> Event:
     event_or_none.raw = line
     event_or_none.collector_parser = parser_name
     return event_or_none
+
+
+def parse_message(msg: SyslogMessage) -> tuple[Event | None, str]:
+    """Hand an already framed message (journald, a syslog listener) to its program's parser.
+
+    The choice is :func:`parse_line`'s automatic one (by program, PAM lines to PAM, old
+    ``su(pam_unix)`` tags); returns the event, or ``None`` when no parser understood the
+    message, with the name of the parser that answered (``"unparsed"`` if none did). ``raw``
+    and the collector fields are the caller's to fill.
+    """
+    program = msg.program
+    if msg.message.startswith("pam_"):
+        name: str | None = "pam"
+    else:
+        name = _BY_PROGRAM.get(program)
+        if name is None and "(" in program:
+            name = _BY_PROGRAM.get(program.partition("(")[0])
+    event: Event | None = None
+    if name is not None:
+        event = FORMATS[name](msg)
+    if event is None and name != "pam" and ("pam_" in msg.message or "(pam_" in program):
+        event, name = pam.parse(msg), "pam"
+    if event is None:
+        return None, "unparsed"
+    return event, name or "unparsed"

@@ -14,6 +14,7 @@ from typing import Final
 
 from keeptrail.errors import UserError
 from keeptrail.event import Event
+from keeptrail.parsers import mariadb_audit, mysql, postgres, web_access
 from keeptrail.parsers.base import RecordAssembler, StreamContext, StreamFormat
 from keeptrail.parsers.detect import FORMATS as SYSLOG_PROGRAM_FORMATS
 from keeptrail.parsers.detect import parse_line
@@ -57,18 +58,23 @@ class SyslogFormat:
 
 SYSLOG: Final = SyslogFormat()
 
-# Stream formats in sniffing order: the most distinctive first. Filled in as format modules
-# land; each entry is a module implementing the StreamFormat protocol.
-STREAM_FORMATS: Final[dict[str, StreamFormat]] = {}
+# Stream formats in sniffing order: the most distinctive first (MariaDB's audit CSV before
+# MySQL's general log, which is looser). Each entry is a module implementing StreamFormat.
+STREAM_FORMATS: Final[dict[str, StreamFormat]] = {
+    m.NAME: m for m in (postgres, mariadb_audit, mysql, web_access)
+}
+ALIASES: Final = {"nginx": "web_access", "apache": "web_access", "postgresql": "postgres"}
 
 
 def format_names() -> list[str]:
     """The values ``--format`` accepts."""
-    return ["auto", "syslog", *SYSLOG_PROGRAM_FORMATS, *STREAM_FORMATS]
+    names = ["auto", "syslog", *SYSLOG_PROGRAM_FORMATS, *STREAM_FORMATS, *ALIASES]
+    return list(dict.fromkeys(names))
 
 
 def choose_format(name: str, first_line: str | None) -> StreamFormat:
     """The format for a stream: the one named, or the first whose ``sniff`` accepts its start."""
+    name = ALIASES.get(name, name)
     if name == "auto":
         if first_line is not None:
             for fmt in STREAM_FORMATS.values():
@@ -77,8 +83,8 @@ def choose_format(name: str, first_line: str | None) -> StreamFormat:
         return SYSLOG
     if name == "syslog":
         return SYSLOG
-    if name in SYSLOG_PROGRAM_FORMATS:
-        return SyslogFormat(name)
     if name in STREAM_FORMATS:
         return STREAM_FORMATS[name]
+    if name in SYSLOG_PROGRAM_FORMATS:
+        return SyslogFormat(name)
     raise UserError(f"unknown format {name!r}; choose from {', '.join(format_names())}")

@@ -91,10 +91,7 @@ class PostgresAssembler:
         lines, start, kind, head = self._lines, self._start, self._kind, self._head
         self._lines, self._start, self._kind, self._head = [], None, "", {}
         self._csv_open = False
-        if kind == "csv":
-            event = self._csv_event(lines)
-        else:
-            event = self._stderr_event(head, lines)
+        event = self._csv_event(lines) if kind == "csv" else self._stderr_event(head, lines)
         return [self._finish(event, lines, start)]
 
     def feed(self, line: str, start: int) -> list[Event]:
@@ -110,7 +107,7 @@ class PostgresAssembler:
             out = self.flush()
             out.append(self._finish(self._json_event(line), [line], start))
             return out
-        if (first == '"' or first.isdigit()) and _CSV_HEAD.match(line) is not None:
+        if (first == '"' or (first.isdigit() and "," in line[19:34])) and _CSV_HEAD.match(line):
             out = self.flush()
             self._lines, self._start, self._kind = [line], start, "csv"
             if line.count('"') % 2:
@@ -123,7 +120,13 @@ class PostgresAssembler:
             sev = head["sev"] or ""
             if sev in FOLLOWERS and self._kind == "stderr" and self._same_process(head):
                 self._lines.append(line)
-                key = "detail" if sev == "DETAIL" else "statement" if sev in {"STATEMENT", "QUERY"} else ""
+                key = (
+                    "detail"
+                    if sev == "DETAIL"
+                    else "statement"
+                    if sev in {"STATEMENT", "QUERY"}
+                    else ""
+                )
                 if key and key not in self._head:
                     self._head[key] = head["msg"]
                 self._head["_last"] = key
@@ -139,7 +142,9 @@ class PostgresAssembler:
                 self._head[last] = f"{self._head[last]}\n{line}"
             return self._cap()
         out = self.flush()
-        event = unparsed(line, self._ctx.reference_us, host=self._ctx.host, reason="no_parser_matched")
+        event = unparsed(
+            line, self._ctx.reference_us, host=self._ctx.host, reason="no_parser_matched"
+        )
         out.append(self._finish(event, [line], start))
         return out
 
@@ -254,9 +259,13 @@ class PostgresAssembler:
                 "pid": fields.get("p"), "remote_host": fields.get("h"),
                 "error_severity": fields["sev"], "message": fields["msg"],
             }  # fmt: skip
-        if not isinstance(doc.get("message"), str) or not isinstance(doc.get("error_severity"), str):
+        if not isinstance(doc.get("message"), str) or not isinstance(
+            doc.get("error_severity"), str
+        ):
             # JSON, but not a server record (CloudNativePG's operator messages, for one)
-            return unparsed(line, self._ctx.reference_us, host=self._ctx.host, reason="no_parser_matched")
+            return unparsed(
+                line, self._ctx.reference_us, host=self._ctx.host, reason="no_parser_matched"
+            )
 
         def text(key: str) -> str | None:
             value = doc.get(key)

@@ -111,7 +111,9 @@ _PID = re.compile(r"\[(\d{1,10})\]")
 _KEYED = re.compile(r"(?:^|[\s,\[:])(user|usr|db|database|app|appli|client|host)=([^\s,]*)")
 _AT = re.compile(r"(?:^|[\s:])([^\s:@\[\]]+)@([^\s:@\[\]]+)(?=[\s:]|$)")
 _RHOST = re.compile(r"(?:^:|^|:)([\w.:%-]+?)(?:\((\d+)\))?:[^\s:@]+@")
-_KEY_FIELD: Final = {"usr": "u", "user": "u", "db": "d", "database": "d", "app": "a"}
+_KEY_FIELD: Final = {
+    "usr": "u", "user": "u", "db": "d", "database": "d", "app": "a", "appli": "a",
+}  # fmt: skip
 
 
 def split_auto(line: str) -> dict[str, str | None] | None:
@@ -129,8 +131,6 @@ def split_auto(line: str) -> dict[str, str | None] | None:
     pid = _PID.search(mid)
     out["p"] = pid[1] if pid else None
     for key, value in _KEYED.findall(mid):
-        if key in {"appli"}:
-            key = "app"
         if key in {"client", "host"}:
             out["h"] = value
         else:

@@ -66,7 +66,7 @@ def command_tag(statement: str) -> str | None:
         word = w[0].upper()
         pos = w.end()
         if word not in _MODIFIERS:
-            if word == "MATERIALIZED" or word == "FOREIGN":
+            if word in {"MATERIALIZED", "FOREIGN"}:
                 nxt = _WORD.match(statement, pos + 1)
                 if nxt is not None:
                     return f"{verb} {word} {nxt[0].upper()}"

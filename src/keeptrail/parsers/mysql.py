@@ -1,0 +1,245 @@
+"""MySQL / MariaDB general query log and error log (access denied).
+
+General log entries are ``[TIME] ID COMMAND ARGUMENT``; the time column is written only when
+it changes (MySQL < 5.7: ``051007 21:55:24``; 5.7+: ``2016-06-07T19:07:02.558338Z``), so a
+line without one inherits the last seen. A query spans lines: lines that do not start an
+entry continue the previous one, which is therefore held until the next entry starts.
+
+The user is named only on ``Connect``; the assembler remembers, per thread id, the user,
+host and database, and gives later ``Query``/``Init DB``/``Quit`` lines of that thread the same
+actor (``Quit`` forgets the thread). Header lines (``mysqld, Version: ... started with:``) are
+one ``db.server_start`` event. Error-log lines (``[Warning] Access denied for user 'u'@'h'``)
+are read too, so the same format name covers both files.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Final
+
+from keeptrail.event import DetailValue, Event, datetime_to_micros, unparsed
+from keeptrail.netaddr import canonical_ip
+from keeptrail.parsers.base import StreamContext
+from keeptrail.parsers.sql_command import command_tag, is_ddl
+
+NAME: Final = "mysql"
+
+_TIME = (
+    r"\d{6}\s+\d{1,2}:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)?"
+)
+_COMMANDS = (
+    "Connect|Query|Quit|Init DB|Execute|Prepare|Close stmt|Reset stmt|Field List|Statistics|"
+    "Shutdown|Kill|Change user|Binlog Dump|Ping|Refresh|Processlist|Debug|Sleep|Long Data|"
+    "Set option|Fetch|Daemon|Error|Connect Out|Create DB|Drop DB|Register Slave|Table Dump|"
+    "Delayed insert|Time"
+)
+_ENTRY = re.compile(
+    rf"(?P<ts>{_TIME})?\s+(?P<id>\d{{1,20}}) (?P<cmd>{_COMMANDS})(?:[ \t]+|$)(?P<arg>.*)"
+)
+_HEADER = re.compile(
+    r"\S*mysqld\S*, Version: .*started with:\s*$|Tcp port: \d+|Time\s+Id\s+Command\s+Argument"
+)
+_CONNECT = re.compile(
+    r"(?P<user>.*)@(?P<host>\S*)(?: as (?P<proxy>\S*))? on(?: (?P<db>\S*))?"
+    r"(?: +using (?P<via>.+?))?\s*"
+)
+_DENIED = re.compile(
+    r"Access denied for user '(.*)'@'([^']*)'(?: \(using password: (YES|NO)\))?\s*"
+)
+_ERRLOG = re.compile(
+    rf"(?P<ts>{_TIME}|\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d)\s+(?:(?P<id>\d+) )?"
+    r"\[(?P<level>Note|Warning|ERROR|Error|System)\](?: \[MY-\d+\] \[\w+\])? (?P<msg>.*)"
+)
+_MAX_LINES: Final = 10_000
+
+
+def sniff(line: str) -> bool:
+    """A general-log header or entry, or an error-log line with ``[Note]``/``[Warning]``..."""
+    if _HEADER.match(line):
+        return True
+    m = _ENTRY.match(line)
+    if m is not None and (m["ts"] is not None or line[:1] in " \t"):
+        return True
+    return _ERRLOG.match(line) is not None
+
+
+def assembler(ctx: StreamContext) -> MysqlAssembler:
+    """A record assembler for one MySQL general or error log stream."""
+    return MysqlAssembler(ctx)
+
+
+class MysqlAssembler:
+    """Holds the current entry until the next starts; remembers each thread's login."""
+
+    __slots__ = ("_ctx", "_last_time", "_lines", "_start", "_threads")
+
+    def __init__(self, ctx: StreamContext) -> None:
+        self._ctx = ctx
+        self._lines: list[str] = []
+        self._start: int | None = None
+        self._last_time = ctx.reference_us
+        self._threads: dict[str, tuple[str, str, str]] = {}
+
+    def pending_since(self) -> int | None:
+        """Start offset of the held entry."""
+        return self._start
+
+    def feed(self, line: str, start: int) -> list[Event]:
+        """Take one line; return the entry it completes."""
+        starts = _HEADER.match(line) is not None or _ERRLOG.match(line) is not None
+        if not starts:
+            m = _ENTRY.match(line)
+            starts = m is not None and (m["ts"] is not None or line[:1] in " \t")
+        if starts:
+            if (
+                self._lines
+                and "Version: " in self._lines[0]
+                and line.startswith(("Tcp port:", "Time "))
+                and _HEADER.match(line)
+            ):
+                self._lines.append(line)  # the header's own second and third lines
+                return []
+            out = self.flush()
+            self._lines, self._start = [line], start
+            return out
+        if self._start is not None:
+            self._lines.append(line)
+            return self.flush() if len(self._lines) >= _MAX_LINES else []
+        event = unparsed(line, self._last_time, host=self._ctx.host, reason="no_parser_matched")
+        return [self._finish(event, [line], start)]
+
+    def flush(self) -> list[Event]:
+        """Emit the held entry."""
+        if self._start is None:
+            return []
+        lines, start = self._lines, self._start
+        self._lines, self._start = [], None
+        return [self._finish(self._event(lines), lines, start)]
+
+    def _finish(self, event: Event, lines: list[str], start: int) -> Event:
+        event.raw = "\n".join(lines)
+        event.collector_offset = start
+        event.collector_parser = NAME
+        event.target_host = event.target_host or self._ctx.host
+        return event
+
+    def _time(self, text: str | None) -> int:
+        if text:
+            stamp = _parse_time(text, self._ctx)
+            if stamp is not None:
+                self._last_time = stamp
+        return self._last_time
+
+    def _event(self, lines: list[str]) -> Event:
+        first = lines[0]
+        if _HEADER.match(first):
+            e = _base(self._ctx.reference_us, "db.server_start")
+            e.details = {"message": "\n".join(lines)}
+            return e
+        err = _ERRLOG.match(first)
+        if err is not None:
+            return self._error_line(err, "\n".join([err["msg"], *lines[1:]]))
+        m = _ENTRY.match(first)
+        assert m is not None  # feed only holds lines that start an entry
+        time = self._time(m["ts"])
+        thread, cmd = m["id"], m["cmd"]
+        arg = "\n".join([m["arg"], *lines[1:]]).rstrip()
+        details: dict[str, DetailValue] = {"thread_id": thread, "command": cmd}
+        user, host, db = self._threads.get(thread, ("", "", ""))
+        e = _base(time, "db.command")
+        if cmd == "Connect":
+            denied = _DENIED.fullmatch(arg)
+            if denied is not None:
+                return _access_denied(e, denied, details)
+            c = _CONNECT.fullmatch(arg)
+            if c is not None:
+                user, host, db = c["user"], c["host"], c["db"] or ""
+                self._threads[thread] = (user, host, db)
+                e.action, e.outcome, e.category = "db.login", "success", "authentication"
+                if c["via"]:
+                    details["via"] = c["via"]
+                if c["proxy"]:
+                    details["proxy_user"] = c["proxy"]
+            else:
+                details["argument"] = arg
+        elif cmd == "Init DB":
+            db = arg
+            if thread in self._threads:
+                self._threads[thread] = (user, host, db)
+            e.action, e.outcome = "db.query", "success"
+            details["statement"] = f"USE {arg}"
+            details["command_tag"] = "USE"
+        elif cmd in {"Query", "Execute", "Prepare"}:
+            tag = command_tag(arg)
+            e.action = "db.prepare" if cmd == "Prepare" else "db.ddl" if is_ddl(tag) else "db.query"
+            e.outcome = "success"
+            details["statement"] = arg
+            if tag is not None:
+                details["command_tag"] = tag
+        elif cmd == "Quit":
+            self._threads.pop(thread, None)
+            e.action, e.outcome, e.category = "db.logout", "success", "session"
+        elif arg:
+            details["argument"] = arg
+        if user:
+            e.actor_name, e.actor_type = user, "user"
+        if db:
+            e.target_resource, e.target_resource_type = db, "database"
+        _source(e, host)
+        e.details = details
+        return e
+
+    def _error_line(self, m: re.Match[str], msg: str) -> Event:
+        e = _base(self._time(m["ts"]), "db.message")
+        details: dict[str, DetailValue] = {"level": m["level"]}
+        if m["id"]:
+            details["thread_id"] = m["id"]
+        denied = _DENIED.fullmatch(msg)
+        if denied is not None:
+            return _access_denied(e, denied, details)
+        details["message"] = msg
+        e.details = details
+        return e
+
+
+def _base(time: int, action: str) -> Event:
+    return Event(time=time, category="database", action=action, target_system="mysql")
+
+
+def _access_denied(e: Event, m: re.Match[str], details: dict[str, DetailValue]) -> Event:
+    """``Access denied for user 'u'@'h' (using password: YES|NO)``: a refused login."""
+    e.action, e.outcome, e.category, e.severity = "db.login", "failure", "authentication", "low"
+    e.reason = "bad_password" if m[3] == "YES" else "denied"
+    e.actor_name, e.actor_type = m[1], "user"
+    if m[3]:
+        details["using_password"] = m[3] == "YES"
+    _source(e, m[2])
+    e.details = details
+    return e
+
+
+def _source(e: Event, host: str) -> None:
+    if not host:
+        return
+    ip = canonical_ip(host)
+    if ip is not None:
+        e.source_ip = ip
+    elif re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", host):
+        e.source_host = host
+
+
+def _parse_time(text: str, ctx: StreamContext) -> int | None:
+    try:
+        if "T" in text:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        elif "-" in text:
+            dt = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+        else:
+            date, clock = text.split(None, 1)
+            dt = datetime.strptime(f"{date} {clock.strip():0>8}", "%y%m%d %H:%M:%S")
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=ctx.tz)
+    return datetime_to_micros(dt.astimezone(timezone(timedelta(0))))

@@ -1,0 +1,83 @@
+"""What one running server holds: settings, store threads, tokens, metrics, rate limiter.
+
+Built by the lifespan of :func:`keeptrail.server.app.create_app`, closed when it ends; handlers
+reach it through :mod:`keeptrail.server.deps`. :meth:`ServerState.append` is the one way events
+enter the store from inside the server, the ingest API and (in single-node mode) the server's own
+collection sources alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from keeptrail.event import Event
+from keeptrail.server.auth import RateLimiter
+from keeptrail.server.metrics import Metrics, StoreSnapshot
+from keeptrail.server.settings import Settings
+from keeptrail.server.tokens import TokenStore
+from keeptrail.server.workers import StoreThreads
+from keeptrail.store import FilePosition, Store
+
+
+@dataclass(slots=True)
+class ServerState:
+    """The live parts of a server."""
+
+    settings: Settings
+    stores: StoreThreads
+    tokens: TokenStore
+    metrics: Metrics
+    limiter: RateLimiter
+    ready: bool = False
+    tasks: list[object] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, settings: Settings) -> ServerState:
+        """Open the store (writer first, creating it if needed) and the token database."""
+        directory = settings.directory
+        stores = StoreThreads(directory, readers=settings.reader_threads)
+        stores.open()
+        return cls(
+            settings=settings,
+            stores=stores,
+            tokens=TokenStore(directory),
+            metrics=Metrics(),
+            limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        )
+
+    async def append(self, events: Sequence[Event], positions: Sequence[FilePosition] = ()) -> int:
+        """Commit events (and the file positions they reach) through the writer thread."""
+        return await self.stores.write(lambda s: s.append(events, positions))
+
+    async def refresh_store_metrics(self) -> None:
+        self.metrics.set_store(await self.stores.read(_snapshot))
+
+    def close(self) -> None:
+        self.ready = False
+        self.stores.close()
+        self.tokens.close()
+
+
+def _snapshot(store: Store) -> StoreSnapshot:
+    latest = store.latest_checkpoint()
+    path = getattr(store, "path", None)
+    size = 0
+    if path is not None:
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                size += (path.parent / (path.name + suffix)).stat().st_size
+            except OSError:
+                continue
+    return StoreSnapshot(
+        leaves=store.ledger_frontier().size,
+        bytes=size,
+        checkpoint_size=latest.size if latest else None,
+        checkpoint_time=latest.created_at / 1_000_000 if latest else None,
+    )
+
+
+# A collection source run by the server itself (single-node mode): an async function that reads
+# lines and commits events with ``await state.append(events, positions)`` until it is cancelled.
+Source = Callable[[ServerState], Coroutine[Any, Any, None]]

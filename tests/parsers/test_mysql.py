@@ -1,0 +1,188 @@
+"""The MySQL/MariaDB general-log and error-log parser, against Percona Toolkit's samples."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from stream_helpers import assert_lossless, feed_all, read_lines, stream_context
+
+from keeptrail.event import Event, format_time
+from keeptrail.parsers import mysql
+
+GENLOGS = "percona-toolkit/t/lib/samples/genlogs/"
+
+
+def run(lines: list[str]) -> list[Event]:
+    events = feed_all(mysql.assembler(stream_context()), lines)
+    assert_lossless(lines, events)
+    return events
+
+
+# Percona Toolkit's expected events (t/lib/GeneralLogParser.t), transcribed:
+# (ts, Thread_id, cmd or admin command, arg for queries, user, host, db).
+# Deliberate differences: Percona reports ``db`` only on the Connect / Init DB line and the
+# queries after it, we keep the thread's database on every later line (Quit included), and we
+# also carry the connecting user on the thread's later lines (Percona does not). Its
+# ``pos_in_log`` counts differently (after the previous entry's trailing newline), so offsets
+# are checked separately against the file.
+PERCONA: dict[str, list[tuple[str | None, str, str, str | None, str | None, str | None, str | None]]] = {  # noqa: E501
+    "genlog001.txt": [
+        ("051007 21:55:24", "42", "Connect", None, "root", "localhost", "db1"),
+        (None, "42", "Query", "SELECT foo \n                         FROM tbl\n                         WHERE col=12345\n                         ORDER BY col", None, None, "db1"),  # noqa: E501
+        (None, "42", "Quit", None, None, None, None),
+        ("061226 15:42:36", "11", "Connect", None, "root", "localhost", None),
+        (None, "11", "Init DB", None, None, None, "my_webstats"),
+        (None, "11", "Query", "SELECT DISTINCT col FROM tbl WHERE foo=20061219", None, None, "my_webstats"),  # noqa: E501
+        ("061226 16:44:48", "11", "Quit", None, None, None, None),
+    ],
+    "genlog004.txt": [
+        (None, "12345", "Access denied", None, "nobody", "localhost", None),
+        (None, "12345", "Connect", None, "nobody", "localhost", None),
+        (None, "31519", "Query", "BEGIN", None, None, None),
+        (None, "98765", "Connect", None, "payments_r", "1.2.3.4", "sar"),
+    ],
+    "pt-1573-general-log-system.log": [
+        ("2018-09-07T18:45:40.098124+08:00", "257426", "Connect", None, "mysqlha_common", "127.0.0.1", None),  # noqa: E501
+        ("2018-09-07T18:45:40.098511+08:00", "257426", "Query", "set autocommit=0", None, None, None),  # noqa: E501
+        ("2018-09-07T18:45:40.098613+08:00", "257426", "Query", "set autocommit=1", None, None, None),  # noqa: E501
+        ("2018-09-07T18:45:40.098769+08:00", "257426", "Query", "show global status like 'Threads_connected'", None, None, None),  # noqa: E501
+        ("2018-09-07T18:45:40.101009+08:00", "257426", "Quit", None, None, None, None),
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(PERCONA))
+def test_matches_percona_general_log_parser(name: str) -> None:
+    """Thread, command, query text, user, host and database agree with Percona's parser."""
+    events = [e for e in run(read_lines(GENLOGS + name)) if e.action != "db.server_start"]
+    expected = PERCONA[name]
+    assert len(events) == len(expected)
+    for e, (ts, thread, cmd, arg, user, host, db) in zip(events, expected, strict=True):
+        assert e.details["thread_id"] == thread
+        if cmd == "Access denied":
+            assert (e.action, e.outcome, e.reason) == ("db.login", "failure", "denied")
+        else:
+            assert e.details["command"] == cmd
+        if arg is not None:
+            assert e.details["statement"] == arg
+        if user is not None:
+            assert e.actor_name == user
+        if host is not None:
+            assert (e.source_ip or e.source_host) == host
+        if db is not None:
+            assert e.target_resource == db
+        if ts is not None and "T" in ts:
+            assert (
+                format_time(e.time)[:26]
+                == {
+                    "2018-09-07T18:45:40.098124+08:00": "2018-09-07T10:45:40.098124",
+                    "2018-09-07T18:45:40.098511+08:00": "2018-09-07T10:45:40.098511",
+                    "2018-09-07T18:45:40.098613+08:00": "2018-09-07T10:45:40.098613",
+                    "2018-09-07T18:45:40.098769+08:00": "2018-09-07T10:45:40.098769",
+                    "2018-09-07T18:45:40.101009+08:00": "2018-09-07T10:45:40.101009",
+                }[ts]
+            )
+
+
+def test_thread_state_ties_queries_to_the_login() -> None:
+    """Queries of a thread carry its Connect user, host and database until Quit."""
+    events = run(read_lines(GENLOGS + "genlog001.txt"))
+    assert [(e.action, e.actor_name, e.target_resource) for e in events[:3]] == [
+        ("db.login", "root", "db1"),
+        ("db.query", "root", "db1"),
+        ("db.logout", "root", "db1"),
+    ]
+    assert events[5].target_resource == "my_webstats"
+    assert events[5].actor_name == "root"
+
+
+@pytest.mark.parametrize(
+    ("name", "lines", "events"),
+    [
+        ("genlog001.txt", 10, 7),
+        ("genlog002.txt", 16, 2),
+        ("genlog003.txt", 10, 7),
+        ("genlog004.txt", 4, 4),
+        ("genlog005.txt", 16, 14),
+        ("pt-1573-general-log-system.log", 8, 6),
+    ],
+)
+def test_every_sample_is_sniffed_and_assembled(name: str, lines: int, events: int) -> None:
+    """Each sample is recognised from its first line and its multi-line queries stay whole."""
+    text = read_lines(GENLOGS + name)
+    assert mysql.sniff(text[0])
+    out = run(text)
+    assert (len(text), len(out)) == (lines, events)
+    assert all(e.action != "unparsed" for e in out)
+
+
+def test_ddl_and_error_log_access_denied() -> None:
+    """DDL is ``db.ddl``; error-log access denials of MySQL 8 and MariaDB are failed logins."""
+    lines = [
+        "2024-01-01T10:00:00.000001Z\t   7 Connect\tadmin@10.0.0.3 on shop using TCP/IP",
+        "2024-01-01T10:00:01.000001Z\t   7 Query\tDROP TABLE orders",
+        "2024-01-01T10:00:02.000000Z 9 [Note] [MY-010926] [Server] Access denied for user 'root'@'203.0.113.5' (using password: YES)",  # noqa: E501
+        "2024-01-01 10:00:03 12 [Warning] Access denied for user 'x'@'1.2.3.4' (using password: NO)'@'localhost' (using password: YES)",  # noqa: E501
+    ]
+    e = run(lines)
+    assert (e[1].action, e[1].actor_name, e[1].details["command_tag"]) == (
+        "db.ddl",
+        "admin",
+        "DROP TABLE",
+    )
+    assert (e[2].action, e[2].reason, e[2].actor_name, e[2].source_ip) == (
+        "db.login",
+        "bad_password",
+        "root",
+        "203.0.113.5",
+    )
+    # a hostile user name cannot move the host: the last quoted host is the server's
+    assert (e[3].reason, e[3].source_host, e[3].source_ip) == ("bad_password", "localhost", None)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Feb 11 13:15:39 host mysqld[1]: 2024-01-01T10:00:00Z 7 [Note] x",
+        "2024-01-01 00:00:00.000 UTC [1] LOG:  statement: select 1",
+        '10.0.0.5 - - [1/Apr/2014:00:00:01 -0500] "GET / HTTP/1.1" 403 181 "-" "the beast"',
+        '{"kind":"Event","apiVersion":"audit.k8s.io/v1"}',
+        "20140402 10:22:11,myhost,root,localhost,2,5,QUERY,test,'select 1',0",
+    ],
+)
+def test_sniff_rejects_other_formats(line: str) -> None:
+    """Syslog, PostgreSQL, web, JSON and MariaDB audit lines are not sniffed as MySQL logs."""
+    assert not mysql.sniff(line)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(alphabet=st.characters(exclude_characters="\n"), max_size=100), max_size=10)
+)
+def test_arbitrary_text_never_raises_or_loses_lines(lines: list[str]) -> None:
+    """Any text yields events whose raw lines are exactly the lines fed."""
+    run(lines)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "/usr/sbin/mysqld, Version: 8.0 (x). started with:",
+                "Tcp port: 3306  Unix socket: /tmp/s",
+                "Time                 Id Command    Argument",
+                "2024-01-01T10:00:00Z\t 3 Connect\tu@h on d using TCP/IP",
+                "\t\t 3 Query\tSELECT 1",
+                "   FROM t",
+                "\t\t 3 Quit\t",
+                "251231 1:02:03\t 4 Query\tx",
+            ]
+        ),
+        max_size=15,
+    )
+)
+def test_structured_mix_never_loses_lines(lines: list[str]) -> None:
+    """Any order of headers, entries and continuation lines loses nothing."""
+    run(lines)
