@@ -7,10 +7,12 @@ import contextlib
 import gzip
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
 
+from keeptrail.event import uuid7_time
 from keeptrail.ingest import Ingestor
 from keeptrail.parsers import detect
 from keeptrail.query import parse
@@ -227,3 +229,31 @@ def test_a_failing_parser_costs_one_line_not_the_ingest(
     (bad,) = store.search(parse("reason:parser_error")).events
     assert bad.raw == LINES[4]
     assert bad.details["error"] == "RuntimeError"
+
+
+def test_rereading_a_file_from_the_start_stores_nothing_twice(
+    store: SQLiteStore, tmp_path: Path
+) -> None:
+    """Events read from files get ids from their file and offset, so a re-read is idempotent."""
+    log = tmp_path / "auth.log"
+    write(log, LINES * 3)
+    ingest(store, log)
+    first = store.count()
+    store._db.execute("DELETE FROM file_positions")  # as if the position had been lost
+    ing = ingest(store, log)
+    assert store.count() == first
+    assert ing.summary.sources[0].duplicates == len(LINES) * 3
+
+
+def test_file_event_ids_are_uuid7_and_distinct(store: SQLiteStore, tmp_path: Path) -> None:
+    """Deterministic ids are still valid, distinct UUIDv7s carrying the event's time."""
+    log = tmp_path / "auth.log"
+    write(log, LINES * 3)
+    ingest(store, log)
+    events = store.search(None, limit=100).events
+    ids = {e.id for e in events}
+    assert len(ids) == len(events)
+    for e in events:
+        parsed = uuid.UUID(e.id)
+        assert parsed.version == 7
+        assert uuid7_time(e.id) == e.time // 1000

@@ -13,6 +13,7 @@ Changing it means a new version number, never a silent edit.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time as _time
 from dataclasses import dataclass, field
@@ -225,6 +226,21 @@ class _Uuid7Source:
 
 
 uuid7: Final = _Uuid7Source()
+
+
+def uuid7_for(ms: int, key: bytes) -> str:
+    """A deterministic UUIDv7: ``ms`` as its timestamp, the rest of its bits from ``key``.
+
+    Used for events read from files: the same line of the same file (identified by content
+    fingerprint and offset) always gets the same id, so reading it twice — after a crash, or
+    when a multi-line record is re-assembled — stores it once.
+    """
+    digest = hashlib.sha256(key).digest()
+    rand_a = int.from_bytes(digest[:2]) & 0xFFF
+    rand_b = int.from_bytes(digest[2:10]) & 0x3FFF_FFFF_FFFF_FFFF
+    value = ((ms & 0xFFFF_FFFF_FFFF) << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def uuid7_time(uuid_text: str) -> int:

@@ -24,7 +24,7 @@ from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from keeptrail.event import Event, uuid7
+from keeptrail.event import Event, uuid7, uuid7_for
 from keeptrail.parsers.base import RecordAssembler, StreamContext
 from keeptrail.parsers.formats import choose_format, format_names
 from keeptrail.sources.files import (
@@ -155,6 +155,7 @@ class Ingestor:
                 source="file",
                 file=key,
                 position=lambda end: FilePosition(key, fp, fp_len, end, _now_us()),
+                id_key=bytes.fromhex(fp),
                 finished=finished,
                 progress=progress,
             )
@@ -182,6 +183,7 @@ class Ingestor:
             source="stdin",
             file=None,
             position=None,
+            id_key=None,
             finished=True,
             progress=None,
         )
@@ -200,6 +202,7 @@ class Ingestor:
         source: str,
         file: str | None,
         position: Callable[[int], FilePosition] | None,
+        id_key: bytes | None,
         finished: bool,
         progress: Progress | None,
     ) -> None:
@@ -226,7 +229,9 @@ class Ingestor:
             except Exception as exc:  # a parser bug must cost one line, never the ingest
                 batch.append(_parser_error(text, line_start, exc))
             if len(batch) >= batch_size:
-                self._flush(batch, assembler, line_end, position, result, repair, source, file)
+                self._flush(
+                    batch, assembler, line_end, position, result, repair, source, file, id_key
+                )
                 if progress:
                     progress(line_end - result.ended_at)
                 result.ended_at = line_end
@@ -234,7 +239,7 @@ class Ingestor:
                 repair = False
         if finished:
             batch += assembler.flush()
-        self._flush(batch, assembler, last_end, position, result, repair, source, file)
+        self._flush(batch, assembler, last_end, position, result, repair, source, file, id_key)
         if progress:
             progress(last_end - result.ended_at)
         result.ended_at = last_end
@@ -252,6 +257,7 @@ class Ingestor:
         repair: bool,
         source: str,
         file: str | None,
+        id_key: bytes | None,
     ) -> None:
         pending = assembler.pending_since()
         resume_at = line_end if pending is None else pending
@@ -260,8 +266,14 @@ class Ingestor:
             return
         now = _now_us()
         host = self.host
+        seen: dict[int, int] = {}
         for event in batch:
-            event.id = uuid7()
+            if id_key is None:
+                event.id = uuid7()
+            else:  # same file, same record → same id, so re-reading never duplicates
+                offset = event.collector_offset or 0
+                n = seen[offset] = seen.get(offset, -1) + 1
+                event.id = uuid7_for(event.time // 1000, b"%b:%d:%d" % (id_key, offset, n))
             event.ingested_at = now
             event.collector_host = host
             event.collector_source = source

@@ -79,7 +79,7 @@ def test_rotation_by_rename_with_lines_appended_throughout(tmp_path: Path) -> No
                     out.flush()
                 out.close()
                 out = log.open("a")
-                time.sleep(0.05)  # rotations are minutes apart in life; polls are 10 ms here
+                time.sleep(0.25)  # rotations are minutes apart in life; polls are 10 ms here
             if i % 50 == 0:
                 time.sleep(0.002)
         out.close()

@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from tests.factories import make_event
 
 from keeptrail.event import to_document
 from keeptrail.server.runner import bind, uvicorn_config
 from keeptrail.server.settings import Settings
 from keeptrail.server.tokens import TokenStore
-from tests.factories import make_event
 
 ROLES = ("admin", "auditor", "viewer", "ingest")
 
@@ -74,13 +74,10 @@ def make_tokens(data_dir: Path) -> dict[str, str]:
     return out
 
 
-def test_settings(data_dir: Path, **overrides: Any) -> Settings:
+def settings_for(data_dir: Path, **overrides: Any) -> Settings:
     """Settings for tests: the data dir, no rate limit unless asked."""
     base = Settings(listen="127.0.0.1:0", data_dir=data_dir, rate_limit_per_second=0)
     return replace(base, **overrides)
-
-
-test_settings.__test__ = False  # type: ignore[attr-defined]  # not a test
 
 
 @pytest.fixture
@@ -93,7 +90,7 @@ def data_dir(tmp_path: Path) -> Path:
 def running(data_dir: Path) -> Iterator[Running]:
     """A server with one token per role."""
     tokens = make_tokens(data_dir)
-    settings = test_settings(data_dir)
+    settings = settings_for(data_dir)
     with run_server(settings) as (url, server):
         yield Running(url, settings, server, tokens)
 

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.server.conftest import Running, docs
 
 from keeptrail.event import Event
 from keeptrail.store import open_store
-from tests.server.conftest import Running, docs
 
 
 def _audit_events(running: Running) -> list[Event]:
@@ -80,12 +80,18 @@ def test_token_changes_from_the_cli_are_audited(tmp_path: Path) -> None:
     """keeptrail tokens create/revoke record audit events with the local user as actor."""
     env = {**os.environ, "KEEPTRAIL_DATA_DIR": str(tmp_path / "data")}
     run = [sys.executable, "-m", "keeptrail", "tokens"]
-    made = subprocess.run([*run, "create", "--name", "bot", "--role", "ingest"], env=env,
-                          capture_output=True, text=True, check=True)
+    made = subprocess.run(
+        [*run, "create", "--name", "bot", "--role", "ingest"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert made.stdout.strip().startswith("kt_")
     subprocess.run([*run, "revoke", "bot"], env=env, capture_output=True, check=True)
-    listed = subprocess.run([*run, "list", "--json"], env=env, capture_output=True, text=True,
-                            check=True)
+    listed = subprocess.run(
+        [*run, "list", "--json"], env=env, capture_output=True, text=True, check=True
+    )
     assert '"active": false' in listed.stdout
     assert made.stdout.strip() not in listed.stdout
     store = open_store(tmp_path / "data", readonly=True)

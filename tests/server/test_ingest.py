@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import orjson
+from tests.server.conftest import Running, docs, make_tokens, run_server, settings_for
 
 from keeptrail.store import open_store
-from tests.server.conftest import Running, docs, make_tokens, run_server, test_settings
 
 EVENTS = "/api/v1/events"
 
@@ -92,7 +92,7 @@ def test_events_without_id_get_one(running: Running) -> None:
 def test_oversized_request_is_413(data_dir: Path) -> None:
     """A body over max_body_bytes is refused with 413, declared or streamed (chunked)."""
     tokens = make_tokens(data_dir)
-    with run_server(test_settings(data_dir, max_body_bytes=10_000)) as (url, _):
+    with run_server(settings_for(data_dir, max_body_bytes=10_000)) as (url, _):
         headers = {"Authorization": f"Bearer {tokens['ingest']}"}
         body = orjson.dumps(docs(100))
         r = httpx.post(f"{url}{EVENTS}", content=body, headers=headers)
@@ -125,7 +125,7 @@ def test_gzip_bomb_is_413(running: Running) -> None:
 def test_too_many_events_is_413(data_dir: Path) -> None:
     """More events than max_batch_events in one batch is a 413 that gives the limit."""
     tokens = make_tokens(data_dir)
-    settings = replace(test_settings(data_dir), max_batch_events=10)
+    settings = replace(settings_for(data_dir), max_batch_events=10)
     with run_server(settings) as (url, _):
         r = httpx.post(
             f"{url}{EVENTS}", json=docs(11), headers={"Authorization": f"Bearer {tokens['ingest']}"}

@@ -14,8 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from prometheus_client.parser import text_string_to_metric_families
-
-from tests.server.conftest import Running, docs, make_tokens, run_server, test_settings
+from tests.server.conftest import Running, docs, make_tokens, run_server, settings_for
 
 
 def test_metrics_exposition_parses(running: Running) -> None:
@@ -52,14 +51,15 @@ def test_health_and_docs_page(running: Running) -> None:
         spec = c.get("/openapi.json").json()
     assert "/api/v1/events" in page
     assert "<script" not in page
-    assert "http://" not in page and "https://" not in page
+    assert "http://" not in page
+    assert "https://" not in page
     assert "/api/v1/events/{event_id}/proof" in spec["paths"]
 
 
 def test_rate_limit_answers_429_with_retry_after(data_dir: Path) -> None:
     """A token over its bucket gets 429 with Retry-After; another token is unaffected."""
     tokens = make_tokens(data_dir)
-    settings = test_settings(data_dir, rate_limit_per_second=0.5, rate_limit_burst=3)
+    settings = settings_for(data_dir, rate_limit_per_second=0.5, rate_limit_burst=3)
     with run_server(settings) as (url, srv):
         running = Running(url, settings, srv, tokens)
         with running.client("viewer") as c:
@@ -75,8 +75,11 @@ def test_rate_limit_answers_429_with_retry_after(data_dir: Path) -> None:
 
 
 def _cert(
-    tmp: Path, name: str, issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
-    *, ca: bool = False,
+    tmp: Path,
+    name: str,
+    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
+    *,
+    ca: bool = False,
 ) -> tuple[Path, Path, x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -114,11 +117,14 @@ def test_tls_with_a_self_signed_certificate(tmp_path: Path, data_dir: Path) -> N
     """The server speaks HTTPS with its configured certificate; plain HTTP gets nothing."""
     cert, key, _, _ = _cert(tmp_path, "server", None)
     tokens = make_tokens(data_dir)
-    settings = test_settings(data_dir, tls_cert=cert, tls_key=key)
+    settings = settings_for(data_dir, tls_cert=cert, tls_key=key)
     with run_server(settings) as (url, _):
         assert url.startswith("https://")
-        r = httpx.get(f"{url}/api/v1/stats", verify=ssl.create_default_context(cafile=str(cert)),
-                      headers={"Authorization": f"Bearer {tokens['viewer']}"})
+        r = httpx.get(
+            f"{url}/api/v1/stats",
+            verify=ssl.create_default_context(cafile=str(cert)),
+            headers={"Authorization": f"Bearer {tokens['viewer']}"},
+        )
         assert r.status_code == 200
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"{url}/healthz")  # not trusted without the certificate
@@ -132,14 +138,19 @@ def test_mtls_requires_a_client_certificate(tmp_path: Path, data_dir: Path) -> N
     server_cert, server_key, _, _ = _cert(tmp_path, "server", None)
     client_cert, client_key, _, _ = _cert(tmp_path, "agent", (ca_cert, ca_key))
     tokens = make_tokens(data_dir)
-    settings = test_settings(data_dir, tls_cert=server_cert, tls_key=server_key,
-                             tls_client_ca=ca_path)
+    settings = settings_for(
+        data_dir, tls_cert=server_cert, tls_key=server_key, tls_client_ca=ca_path
+    )
     with run_server(settings) as (url, _):
         trust = ssl.create_default_context(cafile=str(server_cert))
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"{url}/healthz", verify=trust)
         with_cert = ssl.create_default_context(cafile=str(server_cert))
         with_cert.load_cert_chain(str(client_cert), str(client_key))
-        r = httpx.post(f"{url}/api/v1/events", json=docs(2), verify=with_cert,
-                       headers={"Authorization": f"Bearer {tokens['ingest']}"})
+        r = httpx.post(
+            f"{url}/api/v1/events",
+            json=docs(2),
+            verify=with_cert,
+            headers={"Authorization": f"Bearer {tokens['ingest']}"},
+        )
         assert r.json()["stored"] == 2

@@ -6,11 +6,11 @@ import csv
 import io
 
 import orjson
+from tests.server.conftest import Running, docs
 
 from keeptrail.ledger.bundle import check_bundle
 from keeptrail.ledger.note import parse_verifier_key
 from keeptrail.store import open_store
-from tests.server.conftest import Running, docs
 
 
 def _ingest(running: Running, batch: list[dict[str, object]]) -> None:
@@ -27,7 +27,11 @@ def test_cursor_pagination_visits_every_event_once(running: Running) -> None:
     cursor = None
     with running.client("viewer") as c:
         while True:
-            params = {"q": "action:ssh.login", "limit": 25, **({"cursor": cursor} if cursor else {})}
+            params = {
+                "q": "action:ssh.login",
+                "limit": 25,
+                **({"cursor": cursor} if cursor else {}),
+            }
             page = c.get("/api/v1/events", params=params).json()
             seen.extend(e["id"] for e in page["events"])
             cursor = page["next_cursor"]
@@ -47,7 +51,8 @@ def test_invalid_query_is_400_with_position(running: Running) -> None:
     assert r.status_code == 400
     body = r.json()
     assert body["error"] == "invalid_query"
-    assert isinstance(body["position"], int) and body["position"] > 0
+    assert isinstance(body["position"], int)
+    assert body["position"] > 0
     assert body["query"] == "user:alice AND (outcome:failure"
     assert (bad_time.status_code, bad_time.json()["error"]) == (400, "invalid_time")
     assert (bad_cursor.status_code, bad_cursor.json()["error"]) == (400, "invalid_cursor")

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.server.conftest import ROLES, Running, docs, make_tokens, run_server, settings_for
 
 from keeptrail.server.auth import PERMISSIONS
 from keeptrail.server.tokens import TokenStore
-from tests.server.conftest import ROLES, Running, docs, make_tokens, run_server, test_settings
 
 # (method, path, permission or None for open endpoints, request body)
 ENDPOINTS: list[tuple[str, str, str | None, Any]] = [
@@ -37,7 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, 
     """One server for the whole matrix, with an event to read and prove."""
     data_dir = tmp_path_factory.mktemp("roles") / "data"
     tokens = make_tokens(data_dir)
-    settings = test_settings(data_dir)
+    settings = settings_for(data_dir)
     with run_server(settings) as (url, srv):
         running = Running(url, settings, srv, tokens)
         batch = docs(1)
@@ -46,8 +46,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running, 
         yield running, batch[0]["id"]
 
 
-def _call(running: Running, who: str | None, method: str, path: str, body: Any, event_id: str,
-          case: str) -> int:
+def _call(
+    running: Running, who: str | None, method: str, path: str, body: Any, event_id: str, case: str
+) -> int:
     path = path.replace("EVENT_ID", event_id).replace("VICTIM", f"victim-{case}")
     if body == "BATCH":
         body = docs(1)
@@ -69,7 +70,11 @@ def _call(running: Running, who: str | None, method: str, path: str, body: Any, 
 @pytest.mark.parametrize(("method", "path", "permission", "body"), ENDPOINTS)
 @pytest.mark.parametrize("who", [*ROLES, None, "bogus", "revoked"])
 def test_role_matrix(
-    server: tuple[Running, str], method: str, path: str, permission: str | None, body: Any,
+    server: tuple[Running, str],
+    method: str,
+    path: str,
+    permission: str | None,
+    body: Any,
     who: str | None,
 ) -> None:
     """Each role reaches exactly the endpoints its permission allows; others get 401 or 403."""
@@ -93,8 +98,8 @@ def test_role_matrix(
 def test_metrics_can_require_a_token(data_dir: Path) -> None:
     """With metrics_public = false, /metrics needs a reading role."""
     tokens = make_tokens(data_dir)
-    with run_server(test_settings(data_dir, metrics_public=False)) as (url, srv):
-        running = Running(url, test_settings(data_dir), srv, tokens)
+    with run_server(settings_for(data_dir, metrics_public=False)) as (url, srv):
+        running = Running(url, settings_for(data_dir), srv, tokens)
         with running.client() as c:
             assert c.get("/metrics").status_code == 401
         with running.client("ingest") as c:

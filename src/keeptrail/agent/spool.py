@@ -112,6 +112,8 @@ class Spool:
                         "INSERT OR REPLACE INTO positions VALUES (?, ?, ?, ?, ?)",
                         (p.path, p.fingerprint, p.fingerprint_len, p.offset, p.updated_at),
                     )
+                    if p.fingerprint_len == 0:
+                        continue  # the fingerprint of nothing matches every file
                     db.execute(
                         "INSERT INTO fingerprints VALUES (?, ?, ?, ?) ON CONFLICT (fingerprint)"
                         " DO UPDATE SET offset = max(offset, excluded.offset),"
@@ -156,7 +158,7 @@ class Spool:
         """Distinct fingerprint lengths under 1 KiB (small files), most recent first."""
         with self._cond:
             rows = self._db.execute(
-                "SELECT fingerprint_len FROM fingerprints WHERE fingerprint_len < 1024"
+                "SELECT fingerprint_len FROM fingerprints WHERE fingerprint_len BETWEEN 1 AND 1023"
                 " GROUP BY fingerprint_len ORDER BY max(updated_at) DESC LIMIT ?",
                 (limit,),
             ).fetchall()

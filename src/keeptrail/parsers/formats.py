@@ -14,7 +14,16 @@ from typing import Final
 
 from keeptrail.errors import UserError
 from keeptrail.event import Event
-from keeptrail.parsers import mariadb_audit, mysql, postgres, web_access
+from keeptrail.parsers import (
+    app_json,
+    auditd,
+    journald,
+    k8s_audit,
+    mariadb_audit,
+    mysql,
+    postgres,
+    web_access,
+)
 from keeptrail.parsers.base import RecordAssembler, StreamContext, StreamFormat
 from keeptrail.parsers.detect import FORMATS as SYSLOG_PROGRAM_FORMATS
 from keeptrail.parsers.detect import parse_line
@@ -61,9 +70,25 @@ SYSLOG: Final = SyslogFormat()
 # Stream formats in sniffing order: the most distinctive first (MariaDB's audit CSV before
 # MySQL's general log, which is looser). Each entry is a module implementing StreamFormat.
 STREAM_FORMATS: Final[dict[str, StreamFormat]] = {
-    m.NAME: m for m in (postgres, mariadb_audit, mysql, web_access)
+    m.NAME: m
+    for m in (
+        auditd,
+        k8s_audit,
+        journald,
+        app_json,
+        postgres,
+        mariadb_audit,
+        mysql,
+        web_access,
+    )
 }
-ALIASES: Final = {"nginx": "web_access", "apache": "web_access", "postgresql": "postgres"}
+ALIASES: Final = {
+    "nginx": "web_access",
+    "apache": "web_access",
+    "postgresql": "postgres",
+    "kubernetes": "k8s_audit",
+    "json": "app_json",
+}
 
 
 def format_names() -> list[str]:

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 from keeptrail.event import DetailValue, Event, uuid7
-from keeptrail.store import Store
 from keeptrail.store.rows import ip_bytes
 
 if TYPE_CHECKING:
@@ -27,7 +26,6 @@ SEARCH: Final = "keeptrail.search"
 EVENT_READ: Final = "keeptrail.event_read"
 EXPORT: Final = "keeptrail.export"
 PROOF: Final = "keeptrail.proof"
-CHECKPOINT_READ: Final = "keeptrail.checkpoint_read"
 STATS_READ: Final = "keeptrail.stats_read"
 TOKEN_CREATE: Final = "keeptrail.token_create"  # noqa: S105 (an action name)
 TOKEN_REVOKE: Final = "keeptrail.token_revoke"  # noqa: S105
@@ -109,11 +107,6 @@ def local_actor() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def record(store: Store, event: Event) -> None:
-    """Commit one audit event."""
-    store.append([event])
 
 
 def _is_ip(text: str) -> bool:

@@ -9,7 +9,7 @@ collection sources alike.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from keeptrail.event import Event
@@ -31,7 +31,6 @@ class ServerState:
     metrics: Metrics
     limiter: RateLimiter
     ready: bool = False
-    tasks: list[object] = field(default_factory=list)
 
     @classmethod
     def open(cls, settings: Settings) -> ServerState:

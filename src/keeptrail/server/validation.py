@@ -14,7 +14,7 @@ documented application schema) lands, :func:`document_to_event` is the one place
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
@@ -33,6 +33,9 @@ from keeptrail.store.rows import ip_bytes
 
 _MAX_INT: Final = 2**63 - 1
 _MAX_TIME: Final = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
+_UUID: Final = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 _MAX_TEXT: Final = 1024  # for short fields (names, hosts, actions); raw/details are bounded by size
 
 
@@ -139,12 +142,9 @@ def _time(value: Any, where: str) -> int:
 
 
 def _id(value: Any) -> str:
-    if type(value) is not str or len(value) != 36:
+    if type(value) is not str or not _UUID.fullmatch(value):
         raise InvalidEvent("id must be a UUID string (8-4-4-4-12 hex digits)")
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise InvalidEvent("id must be a UUID string (8-4-4-4-12 hex digits)") from None
+    return value.lower()
 
 
 def _details(value: Any) -> dict[str, DetailValue]:
@@ -189,7 +189,9 @@ def document_to_event(doc: Any, now: int) -> Event:
                 spec = table.get(leaf)
                 if spec is None:
                     raise InvalidEvent(f"unknown field {key}.{leaf}")
-                if item is not None:
+                if type(item) is str and spec[1] is _text and len(item) <= _MAX_TEXT:
+                    values[spec[0]] = item  # the common case, checked inline
+                elif item is not None:
                     values[spec[0]] = spec[1](item, f"{key}.{leaf}")
         elif key == "time":
             values["time"] = _time(value, "time")

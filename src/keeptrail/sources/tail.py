@@ -185,6 +185,7 @@ class TailSource:
             return
         finally:
             self.ingestor.summary = IngestSummary()  # per-run totals would grow forever here
+        log.debug("read %s: %d..%d, %d lines", path, result.started_at, result.ended_at, result.lines)
         followed.size, followed.mtime_ns = st.st_size, st.st_mtime_ns
         followed.pending = result.pending
         self.stats.count(result.lines, result.stored)
@@ -194,21 +195,18 @@ class TailSource:
         """Give a name new to the spool the position its content already reached, if any."""
         try:
             key = str(path.resolve())
-            if self.spool.file_position(key) is not None:
-                return
+            mine = self.spool.file_position(key)
+            if mine is not None and fingerprint(path, mine.fingerprint_len)[0] == mine.fingerprint:
+                return  # the name still holds the content it was read under
+            fp, n = fingerprint(path, FINGERPRINT_LEN)
+            if n == FINGERPRINT_LEN and self.spool.file_position_by_fingerprint(fp) is not None:
+                return  # the Ingestor recognises a renamed file of 1 KiB or more itself
             best: FilePosition | None = None
             for length in self.spool.short_fingerprint_lengths():
                 fp, n = fingerprint(path, length)
                 known = self.spool.file_position_by_fingerprint(fp) if n == length else None
                 if known is not None and (best is None or known.offset > best.offset):
                     best = known
-            fp, n = fingerprint(path, FINGERPRINT_LEN)
-            if (
-                best is None
-                and n == FINGERPRINT_LEN
-                and self.spool.file_position_by_fingerprint(fp) is not None
-            ):
-                return  # the Ingestor recognises a renamed file of 1 KiB or more itself
             if best is None and first_scan and self.settings.start_at == "end":
                 if is_gzip(path):
                     return
@@ -218,6 +216,7 @@ class TailSource:
             if best is not None:
                 now = time.time_ns() // 1000
                 fp, n, end = best.fingerprint, best.fingerprint_len, best.offset
+                log.debug("%s: adopting offset %d of fingerprint %s/%d", key, end, fp[:8], n)
                 self.spool.append([], [FilePosition(key, fp, n, end, now)])
         except OSError as exc:
             self._error(f"{path}: {exc}")
