@@ -44,7 +44,9 @@ def count_lines(path: Path) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("log", type=Path)
     ap.add_argument("--prefill-store", type=Path, help="data directory already holding events")
     ap.add_argument("--no-peers", action="store_true")
@@ -68,19 +70,29 @@ def main() -> None:
         after_events = c.execute("SELECT count(*) FROM events").fetchone()[0]
     added = after_events - before_events
     size_after = db.stat().st_size
-    print(f"input: {args.log} — {lines:,} lines, {raw_bytes / 1e6:.1f} MB, {raw_bytes / lines:.0f} B/line")
+    print(
+        f"input: {args.log} — {lines:,} lines, {raw_bytes / 1e6:.1f} MB, {raw_bytes / lines:.0f} B/line"
+    )
     print(f"store before: {before_events:,} events")
-    print(f"keeptrail ingest: {elapsed:.1f}s, {added / elapsed:,.0f} events/s, peak RSS {peak_kib / 1024:.0f} MiB")
-    print(f"stored: {(size_after - size_before) / added:.0f} B/event (raw {raw_bytes / lines:.0f} B/line), "
-          f"ratio {(size_after - size_before) / raw_bytes:.2f}x")
+    print(
+        f"keeptrail ingest: {elapsed:.1f}s, {added / elapsed:,.0f} events/s, peak RSS {peak_kib / 1024:.0f} MiB"
+    )
+    print(
+        f"stored: {(size_after - size_before) / added:.0f} B/event (raw {raw_bytes / lines:.0f} B/line), "
+        f"ratio {(size_after - size_before) / raw_bytes:.2f}x"
+    )
 
     if not args.no_peers:
         grep_t, _, out = run_timed(["grep", "-c", "Failed password", str(args.log)])
-        print(f"grep -c 'Failed password': {grep_t:.2f}s, {lines / grep_t:,.0f} lines/s ({out.strip()} matches)")
+        print(
+            f"grep -c 'Failed password': {grep_t:.2f}s, {lines / grep_t:,.0f} lines/s ({out.strip()} matches)"
+        )
         if shutil.which("fail2ban-regex"):
             f2b_t, _, out = run_timed(["fail2ban-regex", str(args.log), "sshd"])
             matched = next((ln for ln in out.splitlines() if ln.startswith("Lines:")), "").strip()
-            print(f"fail2ban-regex FILE sshd: {f2b_t:.1f}s, {lines / f2b_t:,.0f} lines/s ({matched})")
+            print(
+                f"fail2ban-regex FILE sshd: {f2b_t:.1f}s, {lines / f2b_t:,.0f} lines/s ({matched})"
+            )
         else:
             print("fail2ban-regex: not installed (apt-get install fail2ban)")
     if args.prefill_store is None:

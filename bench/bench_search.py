@@ -30,11 +30,13 @@ DAY = 24 * HOUR
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data-dir", type=Path, required=True)
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--seed", type=int, default=7)
@@ -43,12 +45,33 @@ def main() -> None:
 
     db = sqlite3.connect(f"file:{args.data_dir / 'events.db'}?mode=ro", uri=True)
     (total,) = db.execute("SELECT count(*) FROM events").fetchone()
-    (newest,) = db.execute("SELECT max(time) FROM events WHERE collector_source IN ('file', 'stdin')").fetchone()
-    users = [u for (u,) in db.execute("SELECT DISTINCT actor_name FROM events WHERE actor_name IS NOT NULL LIMIT 5000")]
-    ips = [bytes_to_ip(ip) for (ip,) in db.execute(
-        "SELECT source_ip FROM events WHERE source_ip IS NOT NULL AND time > ? LIMIT 20000", (newest - DAY,))]
+    (newest,) = db.execute(
+        "SELECT max(time) FROM events WHERE collector_source IN ('file', 'stdin')"
+    ).fetchone()
+    users = [
+        u
+        for (u,) in db.execute(
+            "SELECT DISTINCT actor_name FROM events WHERE actor_name IS NOT NULL LIMIT 5000"
+        )
+    ]
+    ips = [
+        bytes_to_ip(ip)
+        for (ip,) in db.execute(
+            "SELECT source_ip FROM events WHERE source_ip IS NOT NULL AND time > ? LIMIT 20000",
+            (newest - DAY,),
+        )
+    ]
     db.close()
-    words = ["password", "invalid", "session", "disconnected", "COMMAND", "preauth", "nginx", "oracle"]
+    words = [
+        "password",
+        "invalid",
+        "session",
+        "disconnected",
+        "COMMAND",
+        "preauth",
+        "nginx",
+        "oracle",
+    ]
     size = (args.data_dir / "events.db").stat().st_size
     print(f"store: {args.data_dir} — {total:,} events, {size / 1e9:.2f} GB")
 
@@ -70,8 +93,10 @@ def main() -> None:
             page = store.search(query, since=since, until=since + span, limit=50)
             timings.append((time.perf_counter() - start) * 1000)
             hits += len(page.events)
-        print(f"{label:28s} {statistics.median(timings):8.1f} {percentile(timings, 95):8.1f} "
-              f"{max(timings):8.1f} {hits / args.runs:9.1f}")
+        print(
+            f"{label:28s} {statistics.median(timings):8.1f} {percentile(timings, 95):8.1f} "
+            f"{max(timings):8.1f} {hits / args.runs:9.1f}"
+        )
     store.close()
 
 
