@@ -257,3 +257,15 @@ def test_file_event_ids_are_uuid7_and_distinct(store: SQLiteStore, tmp_path: Pat
         parsed = uuid.UUID(e.id)
         assert parsed.version == 7
         assert uuid7_time(e.id) == e.time // 1000
+
+
+def test_files_with_the_same_head_do_not_share_ids(store: SQLiteStore, tmp_path: Path) -> None:
+    """Two files first seen empty get different ids for different lines at the same offset."""
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_text("")
+    b.write_text("")
+    ingest(store, a, b)
+    write(a, [LINES[0]])
+    write(b, [LINES[0].replace("vagrant", "vagrunt")])  # same time, same offset
+    ingest(store, a, b)
+    assert store.count() == 2

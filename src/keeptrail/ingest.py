@@ -13,6 +13,7 @@ one assembler call, a few attribute stores. Counting and everything else happens
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import re
 import socket
@@ -160,9 +161,14 @@ class Ingestor:
                 progress=progress,
             )
         if fp_len < FINGERPRINT_LEN and result.ended_at > fp_len:
-            # The head grew: store a fingerprint over the longer head for rename detection.
-            new_fp, new_len = fingerprint(path, min(result.ended_at, FINGERPRINT_LEN))
-            self.store.append([], [FilePosition(key, new_fp, new_len, result.ended_at, _now_us())])
+            # The head grew: store a fingerprint over the longer head for rename detection —
+            # unless the file was truncated or replaced while it was read (its head changed).
+            with open_binary(path) as f:
+                head = f.read(min(result.ended_at, FINGERPRINT_LEN))
+            if hashlib.sha256(head[:fp_len]).hexdigest() == fp and len(head) > fp_len:
+                new_fp = hashlib.sha256(head).hexdigest()
+                new_pos = FilePosition(key, new_fp, len(head), result.ended_at, _now_us())
+                self.store.append([], [new_pos])
         if path.stat().st_size > result.ended_at and not is_gzip(path):
             result.pending = True
         self.summary.sources.append(result)
@@ -273,7 +279,10 @@ class Ingestor:
             else:  # same file, same record → same id, so re-reading never duplicates
                 offset = event.collector_offset or 0
                 n = seen[offset] = seen.get(offset, -1) + 1
-                event.id = uuid7_for(event.time // 1000, b"%b:%d:%d" % (id_key, offset, n))
+                # The record's own bytes are part of the key: files whose heads look alike
+                # (or were empty when first seen) never lend one record's id to another.
+                key = b"%b:%d:%d:" % (id_key, offset, n) + event.raw.encode("utf-8", "replace")
+                event.id = uuid7_for(event.time // 1000, key)
             event.ingested_at = now
             event.collector_host = host
             event.collector_source = source

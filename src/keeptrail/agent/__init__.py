@@ -1,0 +1,1 @@
+"""The agent: sources -> durable spool -> shipper (docs/agent.md)."""

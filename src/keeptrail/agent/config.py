@@ -1,9 +1,9 @@
 """The agent's configuration file (TOML), read with the standard library's ``tomllib``.
 
 Every setting and an example are in docs/agent.md. Relative paths are relative to the
-configuration file. Secrets are references, never literals: ``token = { "$env" = "NAME" }`` or
-``token = { "$file" = "/etc/keeptrail/token" }``; ``$KEEPTRAIL_AGENT_TOKEN`` overrides the file
-(precedence: environment > configuration file).
+configuration file. Secrets are references, never literals: ``token = "$env:NAME"`` or
+``token = "$file:/etc/keeptrail/agent.token"`` (as in the server's configuration);
+``$KEEPTRAIL_AGENT_TOKEN`` overrides the file (precedence: environment > configuration file).
 """
 
 from __future__ import annotations
@@ -150,6 +150,9 @@ def _token(ref: object, base: Path) -> str:
     env = os.environ.get(TOKEN_ENV)
     if env:
         return env.strip()
+    if isinstance(ref, str) and ref.startswith(("$env:", "$file:")):  # the server's form
+        kind, _, name = ref.partition(":")
+        ref = {kind: name}
     if isinstance(ref, dict) and "$env" in ref:
         value = os.environ.get(str(ref["$env"]))
         if not value:
@@ -162,8 +165,8 @@ def _token(ref: object, base: Path) -> str:
             raise UserError(f"[server] token: cannot read {ref['$file']}: {exc}") from exc
     if isinstance(ref, str):
         raise UserError(
-            '[server] token must be a reference, not the secret itself: token = { "$env" ='
-            ' "KEEPTRAIL_AGENT_TOKEN" } or token = { "$file" = "/etc/keeptrail/agent.token" }'
+            "[server] token must be a reference, not the secret itself:"
+            ' token = "$env:KEEPTRAIL_AGENT_TOKEN" or token = "$file:/etc/keeptrail/agent.token"'
         )
     raise UserError(f"[server] token is required (or set ${TOKEN_ENV})")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import orjson
@@ -66,7 +66,11 @@ class AgentStatus:
     def snapshot(self) -> dict[str, object]:
         """A JSON-ready copy."""
         with self._lock:
-            data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+            sources = {name: asdict(s) for name, s in self.sources.items()}
+        data: dict[str, object] = {
+            f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")
+        }
+        data["sources"] = sources
         data["version"] = __version__
         return data
 

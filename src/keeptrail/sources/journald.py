@@ -6,10 +6,10 @@ a subprocess and reads its JSON export lines. Each batch of events is spooled to
 agent) it resumes with ``--after-cursor``, so no entry is lost or read twice. Without a cursor,
 ``start_at = "end"`` begins with new entries and ``"beginning"`` reads the whole journal.
 
-An entry becomes an event by its syslog identity: ``SYSLOG_IDENTIFIER[_PID]: MESSAGE`` goes
-through the same parsers as a line of auth.log (so sshd, sudo and PAM entries come out as
-normalized events), stamped with ``__REALTIME_TIMESTAMP``. ``raw`` is the export line exactly
-as journalctl wrote it.
+Entries become events through :mod:`keeptrail.parsers.journald` (the same parser as
+``keeptrail ingest --format journald``): MESSAGE goes to the per-program parsers by its
+SYSLOG_IDENTIFIER, journald's trusted fields win, ``raw`` is the export line exactly as
+journalctl wrote it, and the entry's cursor is in ``details.journal_cursor``.
 """
 
 from __future__ import annotations
@@ -21,15 +21,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
-from typing import IO, Any
-
-import orjson
+from typing import IO
 
 from keeptrail.agent.spool import Spool, SpoolClosed
 from keeptrail.agent.status import SourceStats
-from keeptrail.event import Event, format_time, unparsed, uuid7
-from keeptrail.parsers.detect import parse_line
-from keeptrail.parsers.syslog import FrameContext
+from keeptrail.event import Event, uuid7
+from keeptrail.parsers import journald as journald_format
+from keeptrail.parsers.base import StreamContext
 
 log = logging.getLogger("keeptrail.sources.journald")
 
@@ -46,31 +44,6 @@ class JournalSettings:
     batch_size: int = 500
     flush_seconds: float = 0.2
     restart_seconds: float = 2.0
-
-
-def journal_event(line: str, tz: tzinfo, host: str, received_us: int) -> tuple[Event, str | None]:
-    """One JSON export line as an event, and the entry's cursor (pure)."""
-    try:
-        entry: Any = orjson.loads(line)
-        if not isinstance(entry, dict):
-            raise TypeError("not an object")
-    except (orjson.JSONDecodeError, TypeError):
-        event = unparsed(line, received_us, reason="bad_journal_json")
-        event.collector_parser = "unparsed"
-        return _stamp(event, host, received_us), None
-    stamp = _int(entry.get("__REALTIME_TIMESTAMP")) or received_us
-    ident = _text(entry.get("SYSLOG_IDENTIFIER") or entry.get("_COMM")) or "journal"
-    pid = _text(entry.get("SYSLOG_PID") or entry.get("_PID"))
-    origin = _text(entry.get("_HOSTNAME")) or host
-    message = _text(entry.get("MESSAGE"))
-    framed = f"{format_time(stamp)} {origin} {ident}{f'[{pid}]' if pid else ''}: {message}"
-    event = parse_line(framed, FrameContext(reference_us=stamp, tz=tz))
-    event.raw = line
-    unit = _text(entry.get("_SYSTEMD_UNIT"))
-    if unit:
-        event.details.setdefault("systemd_unit", unit)
-    cursor = entry.get("__CURSOR")
-    return _stamp(event, host, received_us), cursor if isinstance(cursor, str) else None
 
 
 class JournalSource:
@@ -140,15 +113,20 @@ class JournalSource:
 
     def _spool(self, batch: list[bytes]) -> None:
         now = time.time_ns() // 1000
+        ctx = StreamContext(reference_us=now, tz=self.settings.tz, host=self.host)
+        entries = journald_format.assembler(ctx)
         events: list[Event] = []
         cursor: str | None = None
         for raw in batch:
-            text = raw.rstrip(b"\n").decode("utf-8", "backslashreplace")
-            if not text.strip():
-                continue
-            event, entry_cursor = journal_event(text, self.settings.tz, self.host, now)
-            events.append(event)
-            cursor = entry_cursor or cursor
+            for event in entries.feed(raw.rstrip(b"\n").decode("utf-8", "backslashreplace"), 0):
+                event.id = uuid7()
+                event.ingested_at = now
+                event.collector_host = self.host
+                event.collector_source = "journald"
+                event.collector_offset = None
+                entry_cursor = event.details.get("journal_cursor")
+                cursor = entry_cursor if isinstance(entry_cursor, str) else cursor
+                events.append(event)
         self.spool.append(events, meta={self.cursor_key: cursor} if cursor else None)
         self.stats.count(len(batch), len(events))
         self.stats.error = None
@@ -162,26 +140,3 @@ def _pump(stream: IO[bytes], lines: queue.Queue[bytes | None]) -> None:
     for line in stream:
         lines.put(line)
     lines.put(None)
-
-
-def _stamp(event: Event, host: str, now: int) -> Event:
-    event.id = uuid7()
-    event.ingested_at = now
-    event.collector_host = host
-    event.collector_source = "journald"
-    return event
-
-
-def _text(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(b, int) for b in value):  # binary MESSAGE
-        return bytes(b & 0xFF for b in value).decode("utf-8", "backslashreplace")
-    return "" if value is None else str(value)
-
-
-def _int(value: object) -> int | None:
-    try:
-        return int(str(value))
-    except ValueError:
-        return None

@@ -172,6 +172,8 @@ class TailSource:
     def _read(self, path: Path, followed: _Followed) -> None:
         try:
             st = os.stat(path)
+            if st.st_size == 0:
+                return  # nothing to read; an empty file has no identity (its fingerprint is "")
             if st.st_size == followed.size and st.st_mtime_ns == followed.mtime_ns:
                 if not followed.pending:
                     return
@@ -185,7 +187,16 @@ class TailSource:
             return
         finally:
             self.ingestor.summary = IngestSummary()  # per-run totals would grow forever here
-        log.debug("read %s: %d..%d, %d lines", path, result.started_at, result.ended_at, result.lines)
+        log.debug(
+            "read %s: %d..%d, %d lines %d stored %d dup %d blank",
+            path,
+            result.started_at,
+            result.ended_at,
+            result.lines,
+            result.stored,
+            result.duplicates,
+            result.blank,
+        )
         followed.size, followed.mtime_ns = st.st_size, st.st_mtime_ns
         followed.pending = result.pending
         self.stats.count(result.lines, result.stored)
