@@ -133,3 +133,29 @@ def test_consistency_proof_round_trip(data: Path, tmp_path: Path) -> None:
     ok = kt("verify-proof", str(bundle), "--key", vkey, data=data)
     assert ok.returncode == 0, ok.stderr
     assert "prefix" in ok.stdout
+
+
+def test_checkpoints_published_to_a_directory_catch_a_rollback(tmp_path: Path) -> None:
+    """--publish-checkpoints DIR writes one file per checkpoint, and verify reads the folder."""
+    data, published = tmp_path / "data", tmp_path / "published"
+    published.mkdir()
+    first, second = tmp_path / "a.log", tmp_path / "b.log"
+    first.write_text(LOG)
+    second.write_text(LOG.replace("vagrant", "alice"))
+    assert (
+        kt("ingest", str(first), "--publish-checkpoints", str(published), data=data).returncode == 0
+    )
+    old_copy = (data / "events.db").read_bytes()
+    assert (
+        kt("ingest", str(second), "--publish-checkpoints", str(published), data=data).returncode
+        == 0
+    )
+    assert len(list(published.glob("*.checkpoint"))) >= 2
+    intact = kt("verify", "--checkpoint", str(published), "--no-record", data=data)
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    for suffix in ("-wal", "-shm"):
+        (data / f"events.db{suffix}").unlink(missing_ok=True)
+    (data / "events.db").write_bytes(old_copy)
+    rolled = kt("verify", "--checkpoint", str(published), "--no-record", data=data)
+    assert rolled.returncode == 1
+    assert "roll" in (rolled.stdout + rolled.stderr).lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -36,6 +37,15 @@ def ingest(
         typer.Option("--timezone", help="Zone of timestamps without one [default: system]."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    publish_checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            "--publish-checkpoints",
+            envvar="KEEPTRAIL_CHECKPOINT_LOG",
+            help="Append every signed checkpoint to this file (or one file each in this "
+            "directory), ideally on another disk or host.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Ingest log files; running it again reads only what is new.
@@ -49,6 +59,9 @@ def ingest(
         if not f.is_file():
             raise UserError(f"{f}: not a readable file")
     tz = resolve_timezone(timezone)
+    if publish_checkpoints is not None:
+        # The store reads its publication target from the environment; the flag wins over it.
+        os.environ["KEEPTRAIL_CHECKPOINT_LOG"] = str(publish_checkpoints)
     store = store_for(data_dir)
     try:
         ingestor = Ingestor(store, fmt=fmt, tz=tz)

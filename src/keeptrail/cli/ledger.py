@@ -109,7 +109,9 @@ def verify_proof(
 def verify(
     checkpoint_files: Annotated[
         list[Path] | None,
-        typer.Option("--checkpoint", help="A checkpoint or checkpoint log kept elsewhere."),
+        typer.Option(
+            "--checkpoint", help="A checkpoint, checkpoint log or directory kept elsewhere."
+        ),
     ] = None,
     key: Annotated[
         str | None, typer.Option("--key", help="Expected verifier key [default: the store's].")
@@ -127,11 +129,14 @@ def verify(
     directory = data_dir or default_data_dir()
     verifier = _verifier(key) if key else load_verifier(directory)
     external: list[tuple[str, str]] = []
-    for path in checkpoint_files or []:
-        try:
-            external.extend((str(path), note) for note in read_checkpoint_log(path.read_text()))
-        except ValueError as exc:
-            raise UserError(f"{path}: {exc}") from exc
+    for given in checkpoint_files or []:
+        paths = sorted(given.glob("*.checkpoint")) if given.is_dir() else [given]
+        for path in paths:
+            try:
+                notes = read_checkpoint_log(path.read_text())
+            except (ValueError, OSError) as exc:
+                raise UserError(f"{path}: {exc}") from exc
+            external.extend((str(path), note) for note in notes)
     store = store_for(directory, must_exist=True)
     try:
         report = _run(store, verifier, external)

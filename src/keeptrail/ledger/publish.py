@@ -4,8 +4,9 @@ A rollback (the whole store replaced by an older copy) can only be caught by som
 a newer checkpoint, so every checkpoint the store signs is also handed to a :class:`Publisher`
 after its batch commits:
 
-* ``KEEPTRAIL_CHECKPOINT_LOG`` (or the store's ``checkpoint_log`` argument): a file to which
-  each signed note is appended, followed by one empty line — put it on another disk, another
+* ``KEEPTRAIL_CHECKPOINT_LOG`` (or ``keeptrail ingest --publish-checkpoints``, or the store's
+  ``checkpoint_log`` argument): a file to which each signed note is appended (or a directory
+  receiving one file per checkpoint), followed by one empty line — put it on another disk, another
   host (NFS, a synced folder) or ship it with the system logs. :func:`read_checkpoint_log`
   reads it back, and ``keeptrail verify --checkpoint FILE`` checks every entry.
 * ``KEEPTRAIL_WITNESS_URL``: a C2SP tlog-witness ``add-checkpoint`` endpoint, POSTed at most
@@ -37,7 +38,26 @@ ConsistencyFn = Callable[[int, int], list[bytes]]
 
 
 def append_checkpoint(path: Path, note: str) -> None:
-    """Append one signed note and an empty line to ``path``, flushed to disk."""
+    """Append one signed note and an empty line to ``path``, flushed to disk.
+
+    When ``path`` is a directory, each checkpoint becomes its own file named by tree size
+    (``000000012345.checkpoint``), never overwritten — the shape a synced or object-store
+    folder handles best.
+    """
+    if path.is_dir():
+        lines = note.split("\n", 2)
+        size = int(lines[1]) if len(lines) > 1 and lines[1].isdigit() else 0
+        target = path / f"{size:012d}.checkpoint"
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return  # the same size was published already; the first note stands
+        try:
+            os.write(fd, note.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, (note + "\n").encode())
