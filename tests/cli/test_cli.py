@@ -162,3 +162,19 @@ def test_demo_ingests_samples_and_reports_findings(tmp_path: Path) -> None:
     stats = orjson.loads(kt("stats", "--json", data_dir=tmp_path / "demo").stdout)
     parsers = {a.split(".")[0] for a in (r["action"] for r in stats["by_action_outcome"])}
     assert {"ssh", "sudo", "su", "pam", "logind", "user", "group"} <= parsers
+
+
+def test_every_command_is_documented_in_the_readme(tmp_path: Path) -> None:
+    """Each top-level command the CLI offers appears in README.md as `keeptrail <command>`."""
+    from keeptrail.cli.main import app  # noqa: PLC0415
+
+    names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    undocumented = sorted(n for n in names if n and f"keeptrail {n}" not in readme)
+    assert not undocumented
+
+
+def test_help_shows_bracketed_text(tmp_path: Path) -> None:
+    """Help texts are plain text: a default shown in [brackets] is not eaten as markup."""
+    out = kt("search", "--help", data_dir=tmp_path)
+    assert "[default: ~/.local/share/keeptrail]" in " ".join(out.stdout.split())
