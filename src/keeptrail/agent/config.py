@@ -42,26 +42,30 @@ class AgentConfig:
     syslogs: list[SyslogSettings] = field(default_factory=list)
 
 
-def load_config(path: Path) -> AgentConfig:
-    """Read and validate a configuration file; problems are :class:`UserError` s."""
+def load_config(path: Path, *, local: bool = False) -> AgentConfig:
+    """Read and validate a configuration file; problems are :class:`UserError` s.
+
+    ``local`` is single-node mode (``keeptrail serve --collect``): events go straight into the
+    server's own store, so the ``[server]`` table (URL, token) is not needed.
+    """
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UserError(f"{path}: {exc}") from exc
-    return parse_config(data, base=path.parent)
+    return parse_config(data, base=path.parent, local=local)
 
 
-def parse_config(data: dict[str, Any], *, base: Path) -> AgentConfig:
+def parse_config(data: dict[str, Any], *, base: Path, local: bool = False) -> AgentConfig:
     """Build the configuration from parsed TOML; ``base`` anchors relative paths."""
     agent = _table(data, "agent")
     server = _table(data, "server")
     spool = _table(data, "spool")
     state_dir = _path(base, agent.get("state_dir", "/var/lib/keeptrail-agent"))
-    if "url" not in server:
+    if "url" not in server and not local:
         raise UserError("[server] url is required (e.g. https://keeptrail.example:8443)")
     shipper = ShipperSettings(
-        url=str(server["url"]),
-        token=_token(server.get("token"), base),
+        url=str(server.get("url", "local:")),
+        token="" if local else _token(server.get("token"), base),
         dead_letter_dir=state_dir / "dead-letter",
         ca_file=_opt_path(base, server.get("ca_file")),
         client_cert=_opt_path(base, server.get("client_cert")),

@@ -29,7 +29,7 @@ log = logging.getLogger("keeptrail.agent")
 class Agent:
     """One running agent; :meth:`run` blocks until :meth:`shutdown` (or SIGTERM/SIGINT)."""
 
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: AgentConfig, *, ship: bool = True) -> None:
         self.config = config
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.stop = threading.Event()
@@ -39,8 +39,10 @@ class Agent:
             max_events=config.spool_max_events,
             max_bytes=config.spool_max_bytes,
         )
-        self.shipper = Shipper(self.spool, config.shipper, self.status, self.stop)
-        self.workers: list[tuple[str, Callable[[], None]]] = [("shipper", self.shipper.run)]
+        self.workers: list[tuple[str, Callable[[], None]]] = []
+        if ship:  # single-node mode moves the spool into the store itself (agent/local.py)
+            shipper = Shipper(self.spool, config.shipper, self.status, self.stop)
+            self.workers.append(("shipper", shipper.run))
         for t in config.files:
             tail = TailSource(
                 t, self.spool, host=config.host, stats=self.status.source(t.name, "file")

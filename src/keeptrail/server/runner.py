@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Sequence
 
 import uvicorn
 
 from keeptrail.server.app import create_app
 from keeptrail.server.settings import Settings
+from keeptrail.server.state import Source
 
 
-def uvicorn_config(settings: Settings, **overrides: object) -> uvicorn.Config:
+def uvicorn_config(
+    settings: Settings, *, sources: Sequence[Source] = (), **overrides: object
+) -> uvicorn.Config:
     """The uvicorn configuration for these settings (a new app inside)."""
     tls: dict[str, object] = {}
     if settings.tls_cert is not None and settings.tls_key is not None:
@@ -40,12 +44,13 @@ def uvicorn_config(settings: Settings, **overrides: object) -> uvicorn.Config:
         **tls,
         **overrides,
     }
-    return uvicorn.Config(create_app(settings), **options)  # type: ignore[arg-type]
+    app = create_app(settings, sources=sources)
+    return uvicorn.Config(app, **options)  # type: ignore[arg-type]
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, *, sources: Sequence[Source] = ()) -> None:
     """Serve until interrupted (SIGINT/SIGTERM stop gracefully; commits are never half-done)."""
-    uvicorn.Server(uvicorn_config(settings)).run()
+    uvicorn.Server(uvicorn_config(settings, sources=sources)).run()
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
