@@ -222,7 +222,7 @@ class Ingestor:
         for line_start, line_end, data in read_lines(lines_in, start, take_partial_last=finished):
             lines += 1
             last_end = line_end
-            if not data.strip():
+            if not data or data.isspace():
                 blank += 1
                 continue
             try:

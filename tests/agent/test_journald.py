@@ -15,7 +15,7 @@ from keeptrail.agent.spool import Spool
 from keeptrail.agent.status import SourceStats
 from keeptrail.sources.journald import JournalSettings, JournalSource
 
-TESTDATA = Path("/work/shared/corpora/beats/filebeat/input/journald/pkg/journalctl/testdata")
+TESTDATA = Path(__file__).parents[1] / "data/beats/filebeat/input/journald/pkg/journalctl/testdata"
 
 FAKE = """#!{python}
 # A stand-in for journalctl -o json --follow: replays real entries (from Filebeat's test data)
@@ -48,8 +48,6 @@ def real_entries() -> list[dict[str, object]]:
 
 @pytest.fixture
 def fake_journalctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    if not TESTDATA.is_dir():
-        pytest.skip(f"journald sample entries not found at {TESTDATA}")
     bindir = tmp_path / "bin"
     bindir.mkdir()
     entries = tmp_path / "entries.json"

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 from keeptrail.event import DetailValue, Event, uuid7
-from keeptrail.store.rows import ip_bytes
+from keeptrail.netaddr import canonical_ip
 
 if TYPE_CHECKING:
     from keeptrail.server.auth import Principal
@@ -110,11 +110,7 @@ def local_actor() -> str:
 
 
 def _is_ip(text: str) -> bool:
-    try:
-        ip_bytes(text)
-    except (OSError, ValueError):
-        return False
-    return True
+    return canonical_ip(text) is not None
 
 
 def _summary(action: str, actor: str, resource: str | None, details: dict[str, DetailValue]) -> str:

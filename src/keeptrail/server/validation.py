@@ -29,7 +29,7 @@ from keeptrail.event import (
     datetime_to_micros,
     uuid7,
 )
-from keeptrail.store.rows import ip_bytes
+from keeptrail.netaddr import canonical_ip
 
 _MAX_INT: Final = 2**63 - 1
 _MAX_TIME: Final = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
@@ -71,12 +71,10 @@ def _choice(allowed: frozenset[str] | tuple[str, ...]) -> Callable[[Any, str], s
 
 
 def _ip(value: Any, where: str) -> str:
-    text = _text(value, where)
-    try:
-        ip_bytes(text)
-    except (OSError, ValueError):
-        raise InvalidEvent(f"{where} is not an IP address") from None
-    return text
+    ip = canonical_ip(_text(value, where))
+    if ip is None:
+        raise InvalidEvent(f"{where} is not an IP address")
+    return ip  # canonical text: what the store returns is what the ledger hashed
 
 
 def _port(value: Any, where: str) -> int:

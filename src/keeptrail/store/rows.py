@@ -7,7 +7,6 @@ CIDR ranges are plain byte comparisons in any SQL engine, ``details`` as a JSON 
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Sequence
 from typing import Any, Final
@@ -15,6 +14,7 @@ from typing import Any, Final
 import orjson
 
 from keeptrail.event import ENCODING_VERSION, Event, format_time
+from keeptrail.netaddr import bytes_to_ip, ip_to_bytes
 
 COLUMNS: Final = (
     "id",
@@ -47,7 +47,6 @@ COLUMNS: Final = (
     "raw",
 )
 TIME_INDEX: Final = COLUMNS.index("time")
-_V4_PREFIX: Final = b"\x00" * 10 + b"\xff\xff"
 
 
 def uuid_bytes(text: str) -> bytes:
@@ -61,18 +60,8 @@ def uuid_text(data: bytes) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def ip_bytes(text: str) -> bytes:
-    """16-byte storage form of an IP address (IPv4 as ``::ffff:a.b.c.d``)."""
-    if ":" in text:
-        return socket.inet_pton(socket.AF_INET6, text.partition("%")[0])
-    return _V4_PREFIX + socket.inet_pton(socket.AF_INET, text)
-
-
-def ip_text(data: bytes) -> str:
-    """Inverse of :func:`ip_bytes`."""
-    if data[:12] == _V4_PREFIX:
-        return socket.inet_ntop(socket.AF_INET, data[12:])
-    return socket.inet_ntop(socket.AF_INET6, data)
+ip_bytes = ip_to_bytes  # one definition of the storage form, shared with the query compiler
+ip_text = bytes_to_ip
 
 
 def encode(e: Event) -> tuple[Any, ...]:
