@@ -32,7 +32,7 @@ from keeptrail.event import (
     unparsed,
 )
 from keeptrail.netaddr import canonical_ip
-from keeptrail.parsers.base import StreamContext
+from keeptrail.parsers.base import LineAssembler, StreamContext
 
 NAME: Final = "app_json"
 SCHEMA: Final = "keeptrail.event/v1"
@@ -205,16 +205,13 @@ def build(doc: Any) -> Event:
     return event
 
 
-class AppJsonAssembler:
+class AppJsonAssembler(LineAssembler):
     """One line, one event: the trivial assembler."""
 
-    def __init__(self, ctx: StreamContext) -> None:
-        self._ctx = ctx
+    __slots__ = ()
 
-    def feed(self, line: str, start: int) -> list[Event]:
+    def parse(self, line: str) -> Event:
         """Parse and validate one line; an invalid one is an ``unparsed`` event."""
-        if not line or line.isspace():
-            return []
         try:
             event = build(orjson.loads(line))
         except orjson.JSONDecodeError as exc:
@@ -223,17 +220,7 @@ class AppJsonAssembler:
             event = self._invalid(line, str(exc))
         else:
             event.collector_parser = NAME
-        event.raw = line
-        event.collector_offset = start
-        return [event]
-
-    def flush(self) -> list[Event]:
-        """Nothing is ever held."""
-        return []
-
-    def pending_since(self) -> int | None:
-        """Nothing is ever held."""
-        return None
+        return event
 
     def _invalid(self, line: str, problem: str) -> Event:
         event = unparsed(line, self._ctx.reference_us, host=self._ctx.host)

@@ -79,6 +79,35 @@ class RecordAssembler(Protocol):
         ...
 
 
+class LineAssembler:
+    """The assembler of formats with one record per line: nothing is ever held.
+
+    Subclasses implement :meth:`parse` (an ``unparsed`` event for a line they do not know);
+    this class stamps the raw line and its offset and answers the rest of the protocol.
+    """
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: StreamContext) -> None:
+        self._ctx = ctx
+
+    def parse(self, line: str) -> Event:
+        """The event for one line; never ``None``, never raises on hostile text."""
+        raise NotImplementedError
+
+    def feed(self, line: str, start: int) -> list[Event]:
+        event = self.parse(line)
+        event.raw = line
+        event.collector_offset = start
+        return [event]
+
+    def flush(self) -> list[Event]:
+        return []
+
+    def pending_since(self) -> int | None:
+        return None
+
+
 class StreamFormat(Protocol):
     """A log format read as a whole stream (one module per format under ``parsers/``).
 

@@ -24,31 +24,24 @@ from keeptrail.parsers import (
     postgres,
     web_access,
 )
-from keeptrail.parsers.base import RecordAssembler, StreamContext, StreamFormat
+from keeptrail.parsers.base import LineAssembler, RecordAssembler, StreamContext, StreamFormat
 from keeptrail.parsers.detect import FORMATS as SYSLOG_PROGRAM_FORMATS
 from keeptrail.parsers.detect import parse_line
 from keeptrail.parsers.syslog import FrameContext
 
 
-class _SyslogAssembler:
+class _SyslogAssembler(LineAssembler):
     """Each line is its own record: frame it, dispatch it on its tag."""
 
-    __slots__ = ("_ctx", "_fmt")
+    __slots__ = ("_fmt", "_frame")
 
     def __init__(self, ctx: StreamContext, fmt: str) -> None:
-        self._ctx = FrameContext(reference_us=ctx.reference_us, tz=ctx.tz)
+        super().__init__(ctx)
+        self._frame = FrameContext(reference_us=ctx.reference_us, tz=ctx.tz)
         self._fmt = fmt
 
-    def feed(self, line: str, start: int) -> list[Event]:
-        event = parse_line(line, self._ctx, self._fmt)
-        event.collector_offset = start
-        return [event]
-
-    def flush(self) -> list[Event]:
-        return []
-
-    def pending_since(self) -> int | None:
-        return None
+    def parse(self, line: str) -> Event:
+        return parse_line(line, self._frame, self._fmt)
 
 
 class SyslogFormat:

@@ -20,7 +20,7 @@ from typing import Any, Final
 import orjson
 
 from keeptrail.event import Event, unparsed
-from keeptrail.parsers.base import StreamContext, SyslogMessage
+from keeptrail.parsers.base import LineAssembler, StreamContext, SyslogMessage
 from keeptrail.parsers.detect import parse_message
 
 NAME: Final = "journald"
@@ -101,16 +101,13 @@ def build(entry: dict[str, Any], ctx: StreamContext) -> Event:
     return event
 
 
-class JournaldAssembler:
+class JournaldAssembler(LineAssembler):
     """One line, one event: journald entries never span lines in ``-o json``."""
 
-    def __init__(self, ctx: StreamContext) -> None:
-        self._ctx = ctx
+    __slots__ = ()
 
-    def feed(self, line: str, start: int) -> list[Event]:
+    def parse(self, line: str) -> Event:
         """Parse one export line; anything that is not a journal entry is ``unparsed``."""
-        if not line or line.isspace():
-            return []
         try:
             entry = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -121,17 +118,7 @@ class JournaldAssembler:
             event = unparsed(line, self._ctx.reference_us, host=self._ctx.host)
             event.reason = "not_a_journal_entry"
             event.collector_parser = "unparsed"
-        event.raw = line
-        event.collector_offset = start
-        return [event]
-
-    def flush(self) -> list[Event]:
-        """Nothing is ever held."""
-        return []
-
-    def pending_since(self) -> int | None:
-        """Nothing is ever held."""
-        return None
+        return event
 
 
 def assembler(ctx: StreamContext) -> JournaldAssembler:

@@ -24,7 +24,7 @@ from typing import Final
 
 from keeptrail.event import DetailValue, Event, datetime_to_micros, unparsed
 from keeptrail.netaddr import canonical_ip
-from keeptrail.parsers.base import StreamContext
+from keeptrail.parsers.base import LineAssembler, StreamContext
 from keeptrail.parsers.sql_command import command_tag, is_ddl
 
 NAME: Final = "mariadb_audit"
@@ -52,16 +52,16 @@ def assembler(ctx: StreamContext) -> MariadbAuditAssembler:
     return MariadbAuditAssembler(ctx)
 
 
-class MariadbAuditAssembler:
+class MariadbAuditAssembler(LineAssembler):
     """Single-line records: every ``feed`` returns one event."""
 
-    __slots__ = ("_ctx", "_minutes")
+    __slots__ = ("_minutes",)
 
     def __init__(self, ctx: StreamContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         self._minutes: dict[str, int] = {}
 
-    def feed(self, line: str, start: int) -> list[Event]:
+    def parse(self, line: str) -> Event:
         """One line, one event (``unparsed`` when it does not fit the format)."""
         m = _LINE.fullmatch(line)
         event = self._event(m) if m is not None else None
@@ -69,18 +69,8 @@ class MariadbAuditAssembler:
             event = unparsed(
                 line, self._ctx.reference_us, host=self._ctx.host, reason="no_parser_matched"
             )
-        event.raw = line
-        event.collector_offset = start
         event.collector_parser = NAME
-        return [event]
-
-    def flush(self) -> list[Event]:
-        """Nothing is ever held."""
-        return []
-
-    def pending_since(self) -> int | None:
-        """Nothing is ever held."""
-        return None
+        return event
 
     def _time(self, ts: str) -> int | None:
         minute = self._minutes.get(ts[:14])

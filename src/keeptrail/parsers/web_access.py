@@ -33,7 +33,7 @@ import orjson
 
 from keeptrail.event import DetailValue, Event, unparsed
 from keeptrail.netaddr import canonical_ip
-from keeptrail.parsers.base import StreamContext, SyslogMessage
+from keeptrail.parsers.base import LineAssembler, StreamContext, SyslogMessage
 
 # Client addresses repeat; canonicalising each once is a measurable share of the parse.
 _cached_ip = lru_cache(maxsize=16_384)(canonical_ip)
@@ -126,13 +126,13 @@ def _client_of(m: re.Match[str]) -> str | None:
     return client
 
 
-class WebAccessAssembler:
+class WebAccessAssembler(LineAssembler):
     """Single-line records: every ``feed`` returns one event."""
 
-    __slots__ = ("_config", "_ctx", "_keys", "_minutes", "_sensitive", "_trusted")
+    __slots__ = ("_config", "_keys", "_minutes", "_sensitive", "_trusted")
 
     def __init__(self, ctx: StreamContext, config: WebConfig) -> None:
-        self._ctx = ctx
+        super().__init__(ctx)
         self._config = config
         self._keys = {**_JSON_KEYS, **config.json_keys}
         self._trusted = tuple(ipaddress.ip_network(c, strict=False) for c in config.trusted_proxies)
@@ -142,25 +142,15 @@ class WebAccessAssembler:
         )
         self._minutes: dict[str, int] = {}
 
-    def feed(self, line: str, start: int) -> list[Event]:
+    def parse(self, line: str) -> Event:
         """One line, one event (``unparsed`` when it is not an access-log line)."""
         event = self._parse_json(line) if line[:1] == "{" else self._parse_clf(line)
         if event is None:
             event = unparsed(
                 line, self._ctx.reference_us, host=self._ctx.host, reason="no_parser_matched"
             )
-        event.raw = line
-        event.collector_offset = start
         event.collector_parser = NAME
-        return [event]
-
-    def flush(self) -> list[Event]:
-        """Nothing is ever held."""
-        return []
-
-    def pending_since(self) -> int | None:
-        """Nothing is ever held."""
-        return None
+        return event
 
     def _parse_clf(self, line: str) -> Event | None:
         if _SYSLOG_START.match(line):  # syslog-wrapped: the syslog parser's (see parse())
