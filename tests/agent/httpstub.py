@@ -28,6 +28,7 @@ class IngestStub:
         self.received = 0
         self.max_events = 0  # answer 413 above this many events (0: no limit)
         self.reject_marker = ""  # answer 400 to a batch containing this text
+        self.bad_request_error = "invalid_events"  # the "error" of every 400 answer
         self.lock = threading.Lock()
         self.url = ""
 
@@ -50,6 +51,8 @@ class IngestStub:
             else:
                 code = 200
             self.requests.append((len(docs), code))
+            if code == 400:  # the server's answer to events it refuses (docs/api.md)
+                return code, orjson.dumps({"error": self.bad_request_error, "message": "scripted"})
             if code != 200:
                 return code, orjson.dumps({"detail": f"scripted {code}"})
             new = 0

@@ -58,6 +58,21 @@ def test_each_answer_in_turn(tmp_path: Path) -> None:
     spool.close()
 
 
+def test_a_400_that_is_not_about_the_events_is_retried(tmp_path: Path) -> None:
+    """A 400 not saying invalid_events (a malformed body, a proxy) is retried, never quarantined."""
+    spool = Spool(tmp_path / "spool.db")
+    spool.append(make_events(3))
+    stub = IngestStub(script=[400])
+    stub.bad_request_error = "malformed_body"
+    with serve(stub):
+        shipper = shipper_for(spool, stub.url, tmp_path)
+        assert shipper.ship_once() == 3
+    assert [code for _, code in stub.requests] == [400, 200]
+    assert shipper.status.quarantined == 0
+    assert not list((tmp_path / "dead-letter").glob("*.ndjson"))
+    spool.close()
+
+
 def test_too_large_batches_are_split_until_accepted(tmp_path: Path) -> None:
     """A 413 halves the batch until the server takes it; every event arrives once, in order."""
     spool = Spool(tmp_path / "spool.db")

@@ -178,3 +178,11 @@ def test_help_shows_bracketed_text(tmp_path: Path) -> None:
     """Help texts are plain text: a default shown in [brackets] is not eaten as markup."""
     out = kt("search", "--help", data_dir=tmp_path)
     assert "[default: ~/.local/share/keeptrail]" in " ".join(out.stdout.split())
+
+
+def test_error_messages_escape_control_sequences(tmp_path: Path) -> None:
+    """An error quoting hostile text (here a file name) shows its escape codes, not runs them."""
+    out = kt("ingest", str(tmp_path / "evil\x1b[2Jname.log"), data_dir=tmp_path / "d")
+    assert out.returncode == 2
+    assert "\x1b[2J" not in out.stderr
+    assert "\\x1b[2J" in out.stderr

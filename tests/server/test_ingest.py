@@ -152,6 +152,18 @@ def test_malformed_json_is_400(running: Running) -> None:
     assert r4.status_code == 415
 
 
+def test_non_string_choice_fields_are_a_400(running: Running) -> None:
+    """A list where a category is expected is refused with a 400 that names it, not a 500."""
+    batch = docs(2)
+    batch[1]["category"] = ["authentication"]
+    with running.client("ingest") as c:
+        r = c.post(
+            EVENTS, content=orjson.dumps(batch), headers={"Content-Type": "application/json"}
+        )
+    assert r.status_code == 400
+    assert "category" in r.text
+
+
 def test_bad_events_are_named_and_nothing_is_stored(running: Running) -> None:
     """A 400 lists each bad event by index, id and reason, and the good ones are not stored."""
     batch = docs(4)

@@ -92,6 +92,14 @@ def test_proof_bundle_verifies_offline(running: Running) -> None:
     assert verdict
 
 
+def test_export_limit_beyond_64_bits_is_a_400(running: Running) -> None:
+    """An absurd export limit is refused as a bad request, not a server error."""
+    with running.client("auditor") as c:
+        r = c.get("/api/v1/export", params={"limit": "9" * 30})
+    assert r.status_code == 400
+    assert r.json()["error"] == "invalid_request"
+
+
 def test_export_jsonl_and_csv(running: Running) -> None:
     """Exports stream every match (past one page) as JSON lines, and CSV with formulas defused."""
     batch = docs(1203)

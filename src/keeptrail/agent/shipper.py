@@ -108,11 +108,11 @@ class Shipper:
             if 200 <= code < 300:
                 self._delivered(chunk, body)
                 delivered += len(chunk)
-            elif code in (400, 413) and len(chunk) > 1:
+            elif _rejects_events(code, body) and len(chunk) > 1:
                 half = len(chunk) // 2
                 todo.extendleft([chunk[half:], chunk[:half]])
                 log.warning("server answered %d to %d events: splitting", code, len(chunk))
-            elif code in (400, 413):
+            elif _rejects_events(code, body):
                 self._quarantine(chunk, code, body)
             else:
                 todo.appendleft(chunk)
@@ -197,6 +197,24 @@ class Shipper:
             level, "shipping failed (%s); retry %d in %.2fs", st.last_error, self._failures, delay
         )
         self.stop.wait(delay)
+
+
+def _rejects_events(code: int, body: bytes) -> bool:
+    """Whether the server refused these events themselves (split, then quarantine the culprit).
+
+    Only a 413, or a 400 whose answer says ``invalid_events`` (docs/api.md), is about the
+    events; any other 400 (a malformed body, a proxy's error page) is retried like a 5xx, so a
+    transient fault never sends good events to the dead-letter directory.
+    """
+    if code == 413:
+        return True
+    if code != 400:
+        return False
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(answer, dict) and answer.get("error") == "invalid_events"
 
 
 def _ssl_context(s: ShipperSettings) -> ssl.SSLContext:

@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from keeptrail.cli.common import DataDir, store_for
-from keeptrail.cli.output import count_table, make_console
+from keeptrail.cli.output import count_table, make_console, safe
 from keeptrail.config import resolve_timezone
 from keeptrail.errors import UserError
 from keeptrail.ingest import Ingestor, IngestSummary
@@ -103,7 +103,7 @@ def print_summary(summary: IngestSummary, console: Console) -> None:
         if s.pending:
             note += "; an unfinished line or record waits for the rest"
         console.print(
-            f"{s.name} ({s.format}): {s.lines} lines, {s.stored} new events"
+            f"{safe(s.name)} ({s.format}): {s.lines} lines, {s.stored} new events"
             + (f", {s.duplicates} already stored" if s.duplicates else "")
             + (f", {s.blank} blank" if s.blank else "")
             + f" ({note})",

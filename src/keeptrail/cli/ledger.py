@@ -223,7 +223,7 @@ def _print_report(report: Report) -> None:
         where = f"leaves {first.leaf_index}..{first.range_end - 1}"
     console.print(
         f"LEDGER DAMAGED — first affected: {where}"
-        + (f", event {first.event_id}" if first.event_id else "")
+        + (f", event {safe(first.event_id)}" if first.event_id else "")
         + f": {first.kind.upper()}",
         markup=False,
     )

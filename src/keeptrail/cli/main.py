@@ -13,6 +13,7 @@ from keeptrail.cli import ledger as ledger_cli
 from keeptrail.cli import serve as serve_cli
 from keeptrail.cli import tokens as tokens_cli
 from keeptrail.cli.agent import agent as agent_command
+from keeptrail.cli.output import safe
 from keeptrail.errors import UserError
 from keeptrail.query.errors import QueryError
 
@@ -51,11 +52,11 @@ def run() -> None:
         app()
     except QueryError as exc:
         err.print("[bold red]error:[/] invalid query", markup=True)
-        err.print(exc.render(), markup=False)
+        err.print("\n".join(safe(line) for line in exc.render().splitlines()), markup=False)
         sys.exit(2)
     except (UserError, ValueError, OSError) as exc:
         err.print("[bold red]error:[/] ", end="", markup=True)
-        err.print(str(exc), markup=False)
+        err.print(safe(exc), markup=False)  # messages may quote log text or a server's answer
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from keeptrail.cli.common import DataDir, Since, Until, store_for, time_bounds
-from keeptrail.cli.output import OUTPUT_FORMATS, write_events
+from keeptrail.cli.output import OUTPUT_FORMATS, safe, write_events
 from keeptrail.cli.tokens import ApiToken, ServerUrl
 from keeptrail.errors import UserError
 from keeptrail.query.parse import parse as parse_query
@@ -48,4 +48,4 @@ def search(
             store.close()
     write_events(page.events, fmt)
     if fmt == "table" and page.next_cursor:
-        typer.echo(f"more: --cursor {page.next_cursor}", err=True)
+        typer.echo(f"more: --cursor {safe(page.next_cursor)}", err=True)

@@ -62,7 +62,9 @@ def _get(server: str, token: str, path: str, params: dict[str, Any]) -> Any:
     if response.status_code == 200 and body is not None:
         return body
     if isinstance(body, dict) and body.get("error") == "invalid_query":
-        raise QueryError(str(body.get("message")), int(body.get("position", 0)), params["q"])
+        position = body.get("position")
+        at = position if type(position) is int else 0
+        raise QueryError(str(body.get("message")), at, params["q"])
     message = body.get("message") if isinstance(body, dict) else None
     raise UserError(f"{server} answered {response.status_code}: {message or response.text[:200]}")
 
@@ -80,7 +82,10 @@ def remote_search(
     """One page of a search on a server."""
     params = {"q": query, "since": since, "until": until, "limit": limit, "cursor": cursor}
     body = _get(server, token, "/api/v1/events", params)
-    return SearchPage([from_document(d) for d in body["events"]], body.get("next_cursor"))
+    try:
+        return SearchPage([from_document(d) for d in body["events"]], body.get("next_cursor"))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UserError(f"{server} answered with an unexpected search response") from exc
 
 
 def remote_stats(

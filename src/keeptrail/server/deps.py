@@ -16,7 +16,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from keeptrail.server.auth import Principal, authenticate, authorize
 from keeptrail.server.errors import ApiError
-from keeptrail.server.settings import Settings
 from keeptrail.server.state import ServerState
 
 # Declared so OpenAPI shows the bearer scheme; the header itself is parsed in auth.py, which
@@ -29,13 +28,6 @@ def get_state(request: Request) -> ServerState:
 
 
 StateDep = Annotated[ServerState, Depends(get_state)]
-
-
-def get_settings(state: StateDep) -> Settings:
-    return state.settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def client_ip(request: Request) -> str | None:

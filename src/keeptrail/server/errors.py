@@ -58,11 +58,14 @@ async def _validation_error(_: Request, exc: Exception) -> Json:
 
 
 _CODES = {
+    400: "invalid_request",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
 }
 
 

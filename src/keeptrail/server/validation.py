@@ -63,7 +63,7 @@ def _choice(allowed: frozenset[str] | tuple[str, ...]) -> Callable[[Any, str], s
     listed = ", ".join(sorted(allowed))
 
     def check(value: Any, where: str) -> str:
-        if value not in allowed or type(value) is not str:
+        if type(value) is not str or value not in allowed:  # type first: a list is unhashable
             raise InvalidEvent(f"{where} must be one of {listed}")
         return value
 

@@ -89,7 +89,9 @@ async def export(
     since: str | None = None,
     until: str | None = None,
     fmt: Annotated[str, Query(alias="format", description="jsonl or csv")] = "jsonl",
-    limit: Annotated[int | None, Query(ge=1, description="at most this many events")] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="at most this many events")
+    ] = None,
 ) -> StreamingResponse:
     if fmt not in _MEDIA:
         raise ApiError(400, "invalid_request", "format must be jsonl or csv")
