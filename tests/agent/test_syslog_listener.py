@@ -161,3 +161,12 @@ def test_frame_splitter_cuts_endless_lines_without_dropping() -> None:
     splitter = FrameSplitter(max_message=10)
     assert splitter.feed(b"<" + b"x" * 24) == [b"<" + b"x" * 9, b"x" * 10]
     assert splitter.finish() == [b"xxxxx"]
+
+
+def test_frame_splitter_delivers_messages_read_before_a_refused_frame() -> None:
+    """Messages completed before an absurd octet count in the same read still come out."""
+    splitter = FrameSplitter(max_message=1024)
+    out = splitter.feed(b"5 hellosecond line\n999999999 x")
+    assert out == [b"hello", b"second line"]
+    with pytest.raises(ValueError, match="octet count"):
+        splitter.feed(b"more")

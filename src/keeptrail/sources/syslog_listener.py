@@ -64,9 +64,16 @@ class FrameSplitter:
     def __init__(self, max_message: int) -> None:
         self.max_message = max_message
         self.buf = bytearray()
+        self.error: ValueError | None = None
 
     def feed(self, data: bytes) -> list[bytes]:
-        """Add received bytes; return the messages completed by them."""
+        """Add received bytes; return the messages completed by them.
+
+        A framing the listener refuses (an absurd octet count) is raised on the *next* call,
+        so the messages completed before it in the same read are still delivered.
+        """
+        if self.error is not None:
+            raise self.error
         buf = self.buf
         buf += data
         out: list[bytes] = []
@@ -76,7 +83,10 @@ class FrameSplitter:
                 if space > 0 and buf[:space].isdigit():
                     size = int(buf[:space])
                     if size > self.max_message * _OCTET_COUNT_LIMIT:
-                        raise ValueError(f"octet count {size} exceeds the message size limit")
+                        self.error = ValueError(
+                            f"octet count {size} exceeds the message size limit"
+                        )
+                        break
                     if len(buf) < space + 1 + size:
                         break
                     out.append(bytes(buf[space + 1 : space + 1 + size]))
@@ -97,6 +107,8 @@ class FrameSplitter:
 
     def finish(self) -> list[bytes]:
         """The connection closed: a last message without its newline is still a message."""
+        if self.error is not None:
+            raise self.error
         rest, self.buf = bytes(self.buf), bytearray()
         return [rest] if rest.strip() else []
 

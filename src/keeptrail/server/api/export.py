@@ -17,8 +17,8 @@ import orjson
 from fastapi import APIRouter, Query
 from starlette.responses import StreamingResponse
 
-from keeptrail.cli.output import CSV_FIELDS, csv_cell
-from keeptrail.event import Event, format_time, to_document
+from keeptrail.cli.output import CSV_FIELDS, csv_cell, flat_row
+from keeptrail.event import Event, to_document
 from keeptrail.query import Node
 from keeptrail.server import audit
 from keeptrail.server.api.common import parse_search
@@ -33,19 +33,7 @@ _MEDIA: Final = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-
 
 
 def _csv_row(e: Event) -> str:
-    values = {
-        "time": format_time(e.time),
-        "target.host": e.target_host,
-        "category": e.category,
-        "action": e.action,
-        "outcome": e.outcome,
-        "reason": e.reason,
-        "actor.name": e.actor_name,
-        "actor.effective_user": e.actor_effective_user,
-        "source.ip": e.source_ip,
-        "source.port": e.source_port,
-        "raw": e.raw,
-    }
+    values = flat_row(e)
     out = io.StringIO()
     csv.writer(out).writerow([csv_cell(values[k]) for k in CSV_FIELDS])
     return out.getvalue()
