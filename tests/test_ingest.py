@@ -14,7 +14,7 @@ import pytest
 
 from keeptrail.event import uuid7_time
 from keeptrail.ingest import Ingestor
-from keeptrail.parsers import detect
+from keeptrail.parsers import detect, formats
 from keeptrail.query import parse
 from keeptrail.store.sqlite import SQLiteStore
 
@@ -269,3 +269,22 @@ def test_files_with_the_same_head_do_not_share_ids(store: SQLiteStore, tmp_path:
     write(b, [LINES[0].replace("vagrant", "vagrunt")])  # same time, same offset
     ingest(store, a, b)
     assert store.count() == 2
+
+
+def test_a_parser_failing_at_end_of_input_does_not_stop_ingest(
+    store: SQLiteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If an assembler raises when the input ends, what was read is kept and ingest completes."""
+
+    def broken_flush(_self: object) -> list[object]:
+        raise RuntimeError("flush bug")
+
+    monkeypatch.setattr(formats._SyslogAssembler, "flush", broken_flush)
+    gz = tmp_path / "auth.log.1.gz"
+    with gzip.open(gz, "wt") as f:
+        f.write("\n".join(LINES) + "\n")
+    ing = ingest(store, gz)
+    assert ing.summary.sources[0].lines == len(LINES)
+    assert store.count() == len(LINES) + 1
+    (bad,) = store.search(parse("reason:parser_error")).events
+    assert bad.details["error"] == "RuntimeError"

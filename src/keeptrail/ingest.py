@@ -244,7 +244,10 @@ class Ingestor:
                 batch = []
                 repair = False
         if finished:
-            batch += assembler.flush()
+            try:
+                batch += assembler.flush()
+            except Exception as exc:  # a parser bug at the end of input must not stop ingest
+                batch.append(_parser_error("", last_end, exc))
         self._flush(batch, assembler, last_end, position, result, repair, source, file, id_key)
         if progress:
             progress(last_end - result.ended_at)

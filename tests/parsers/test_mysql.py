@@ -186,3 +186,15 @@ def test_arbitrary_text_never_raises_or_loses_lines(lines: list[str]) -> None:
 def test_structured_mix_never_loses_lines(lines: list[str]) -> None:
     """Any order of headers, entries and continuation lines loses nothing."""
     run(lines)
+
+
+def test_access_denied_user_with_quotes_is_split_from_the_right() -> None:
+    """A user name holding quotes and '@' never moves the host (split from the right)."""
+    from keeptrail.parsers.mysql import _denied  # noqa: PLC0415
+
+    assert _denied("Access denied for user 'a'@'6.6.6.6'@'10.0.0.1' (using password: NO)") == (
+        "a'@'6.6.6.6",
+        "10.0.0.1",
+        "NO",
+    )
+    assert _denied("Access denied for user 'x'@'h' trailing") is None

@@ -469,3 +469,15 @@ def test_framed_arbitrary_lines_never_raise(text: str) -> None:
     assert event.raw == line
     if event.source_ip is not None:
         assert event.source_ip in line or ":" in event.source_ip
+
+
+def test_client_quoted_description_cannot_move_the_source() -> None:
+    """Text the client sent, quoted in a disconnect description, never supplies the address."""
+    msg = SyslogMessage(
+        0, "h", "sshd", 1,
+        "Disconnecting authenticating user root 1.2.3.4 port 22: Change of username or service"
+        " not allowed: (root,ssh-connection) -> (x 6.6.6.6 port 1: y,ssh-connection)",
+    )  # fmt: skip
+    event = sshd.parse(msg)
+    assert event is not None
+    assert (event.actor_name, event.source_ip, event.source_port) == ("root", "1.2.3.4", 22)

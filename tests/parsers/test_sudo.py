@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keeptrail.parsers import sudo
+from keeptrail.parsers.base import SyslogMessage
 from keeptrail.parsers.detect import parse_line
 
 
@@ -143,3 +144,16 @@ def test_never_raises(text: str, program: str) -> None:
     sudo.parse(message(program, text))
     sudo.parse(message("sudo", "a : " + text))
     sudo.parse(message("sudo", "@cee:" + text))
+
+
+def test_command_injected_through_the_working_directory_is_flagged() -> None:
+    """A directory named "a ; COMMAND=…" cannot hide the target user or the real command."""
+    msg = SyslogMessage(
+        0, "h", "sudo", None,
+        "bob : TTY=pts/0 ; PWD=/tmp/a ; COMMAND=/bin/true ; USER=root ; COMMAND=/bin/sh",
+    )  # fmt: skip
+    event = sudo.parse(msg)
+    assert event is not None
+    assert (event.actor_name, event.actor_effective_user) == ("bob", "root")
+    assert event.details["command"] == "/bin/sh"
+    assert event.details["ambiguous"] is True

@@ -44,9 +44,29 @@ _CONNECT = re.compile(
     r"(?P<user>.*)@(?P<host>\S*)(?: as (?P<proxy>\S*))? on(?: (?P<db>\S*))?"
     r"(?: +using (?P<via>.+?))?\s*"
 )
-_DENIED = re.compile(
-    r"Access denied for user '(.*)'@'([^']*)'(?: \(using password: (YES|NO)\))?\s*"
-)
+_DENIED_PREFIX = "Access denied for user '"
+_DENIED_PASSWORD = re.compile(r" \(using password: (YES|NO)\)$")
+
+
+def _denied(text: str) -> tuple[str, str, str | None] | None:
+    """(user, host, YES|NO|None) of ``Access denied for user 'u'@'h' (using password: X)``.
+
+    Split from the right in linear time: the user name is the client's text and may contain
+    quotes and ``'@'`` (a regex with ``'(.*)'@'`` backtracks quadratically on such lines).
+    """
+    if not text.startswith(_DENIED_PREFIX):
+        return None
+    body = text[len(_DENIED_PREFIX) :].rstrip()
+    password = None
+    m = _DENIED_PASSWORD.search(body, max(0, len(body) - 30))
+    if m is not None:
+        password, body = m[1], body[: m.start()]
+    user, sep, host = body.rpartition("'@'")
+    if not sep or not host.endswith("'") or "'" in host[:-1]:
+        return None
+    return user, host[:-1], password
+
+
 _ERRLOG = re.compile(
     rf"(?P<ts>{_TIME}|\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d)\s+(?:(?P<id>\d+) )?"
     r"\[(?P<level>Note|Warning|ERROR|Error|System)\](?: \[MY-\d+\] \[\w+\])? (?P<msg>.*)"
@@ -149,7 +169,7 @@ class MysqlAssembler:
         user, host, db = self._threads.get(thread, ("", "", ""))
         e = _base(time, "db.command")
         if cmd == "Connect":
-            denied = _DENIED.fullmatch(arg)
+            denied = _denied(arg)
             if denied is not None:
                 return _access_denied(e, denied, details)
             c = _CONNECT.fullmatch(arg)
@@ -195,7 +215,7 @@ class MysqlAssembler:
         details: dict[str, DetailValue] = {"level": m["level"]}
         if m["id"]:
             details["thread_id"] = m["id"]
-        denied = _DENIED.fullmatch(msg)
+        denied = _denied(msg)
         if denied is not None:
             return _access_denied(e, denied, details)
         details["message"] = msg
@@ -207,14 +227,18 @@ def _base(time: int, action: str) -> Event:
     return Event(time=time, category="database", action=action, target_system="mysql")
 
 
-def _access_denied(e: Event, m: re.Match[str], details: dict[str, DetailValue]) -> Event:
+def _access_denied(
+    e: Event, denied: tuple[str, str, str | None], details: dict[str, DetailValue]
+) -> Event:
     """``Access denied for user 'u'@'h' (using password: YES|NO)``: a refused login."""
+    user, host, answer = denied
+    tried = answer == "YES"  # "using password: YES": a password was offered, and was wrong
     e.action, e.outcome, e.category, e.severity = "db.login", "failure", "authentication", "low"
-    e.reason = "bad_password" if m[3] == "YES" else "denied"
-    e.actor_name, e.actor_type = m[1], "user"
-    if m[3]:
-        details["using_password"] = m[3] == "YES"
-    _source(e, m[2])
+    e.reason = "bad_password" if tried else "denied"
+    e.actor_name, e.actor_type = user, "user"
+    if answer:
+        details["using_password"] = tried
+    _source(e, host)
     e.details = details
     return e
 

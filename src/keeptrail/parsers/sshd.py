@@ -163,6 +163,7 @@ _CLOSED_OR_RESET: Final = (
     ("Connection reset by ", "connection reset"),
 )
 _TOO_MANY: Final = ": Too many authentication failures"
+_CLIENT_QUOTED: Final = ": Change of username or service not allowed: "
 
 
 @lru_cache(maxsize=4096)  # pure; brute-force logs repeat the same few addresses
@@ -296,10 +297,17 @@ def _disconnecting(msg: SyslogMessage, text: str, details: dict[str, DetailValue
             msg, rest[: -len(_TOO_MANY)], "authentication", "ssh.login", "failure",
             "max_attempts", details,
         )  # fmt: skip
+    # Some descriptions quote what the client sent; cut there first, so client text can never
+    # supply the "ADDR port N: " the match anchors on.
+    quoted = rest.find(_CLIENT_QUOTED)
+    full_desc = None
+    if quoted >= 0:
+        full_desc = rest[quoted + 2 :]
+        rest = rest[: quoted + len(_CLIENT_QUOTED) - 2]
     m = _CONN_ID_DESC.match(rest)
     if m is None:
         return _conn_event(msg, rest, "session", "ssh.disconnect", "unknown", None, details)
-    details["description"] = m["desc"]
+    details["description"] = full_desc if full_desc is not None else m["desc"]
     if m["kind"] in ("invalid ", "illegal "):
         details["invalid_user"] = True
     return _event(

@@ -22,7 +22,7 @@ from keeptrail.parsers.base import SyslogMessage
 
 PROGRAMS: Final = frozenset({"su", "su-l"})
 
-_UTIL_LINUX = re.compile(r"(FAILED SU )?\(to (?P<to>.+?)\) (?P<user>.+) on (?P<tty>\S+)")
+_UTIL_LINUX = re.compile(r"(FAILED SU )?\(to (?P<to>[^)]+)\) (?P<user>.+) on (?P<tty>\S+)")
 _BAD_SU = re.compile(r"BAD SU (?P<user>.+?) to (?P<to>\S+)(?: on (?P<tty>\S+))?")
 _BSD = re.compile(r"(?P<user>\S+) to (?P<to>\S+) on (?P<tty>\S+)")
 _SULOG = re.compile(r"(?P<sign>[+-]) (?P<tty>\S+) (?P<pair>\S+)")

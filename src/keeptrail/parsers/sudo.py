@@ -48,7 +48,10 @@ def parse(msg: SyslogMessage) -> Event | None:
         return None
     user = text[:sep]
     rest = text[sep + 3 :]
-    cmd_at = rest.find(" ; COMMAND=")
+    # PWD and COMMAND are the user's own text and may contain " ; COMMAND="; sudo writes USER
+    # before COMMAND, so the command starts at the first COMMAND after USER.
+    user_at = rest.find(" ; USER=")
+    cmd_at = rest.find(" ; COMMAND=", max(user_at, 0))
     if cmd_at >= 0:
         command: str | None = rest[cmd_at + 11 :]
         head = rest[:cmd_at]
@@ -58,6 +61,8 @@ def parse(msg: SyslogMessage) -> Event | None:
         return None
     problem, fields = _split_fields(head)
     details: dict[str, DetailValue] = {"command": command}
+    if rest.count(" ; COMMAND=") > 1 or rest.count(" ; USER=") > 1:
+        details["ambiguous"] = True  # the user's own text imitates sudo's separators
     for key, detail in (("TTY", "tty"), ("PWD", "pwd"), ("GROUP", "group"), ("TSID", "tsid")):
         value = fields.get(key)
         if value:
