@@ -415,3 +415,23 @@ def test_arbitrary_text_never_raises_or_loses_lines(lines: list[str]) -> None:
 def test_mixed_layouts_never_lose_lines(lines: list[str]) -> None:
     """Interleaved csv, stderr, json and garbage lines all land in exactly one event."""
     run(lines)
+
+
+def test_a_record_builder_failing_never_loses_the_held_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """If reading one record raises, the record held before it and its own lines survive."""
+    from keeptrail.parsers import postgres as pg  # noqa: PLC0415
+    from keeptrail.parsers.base import StreamContext  # noqa: PLC0415
+
+    def broken(_self: object, _line: str) -> None:
+        raise ValueError("builder bug")
+
+    monkeypatch.setattr(pg.PostgresAssembler, "_json_event", broken)
+    a = pg.assembler(StreamContext(reference_us=0))
+    held = "2024-01-01 00:00:00.000 UTC [7] LOG:  connection received: host=10.0.0.1 port=5000"
+    bad = '{"error_severity":"LOG","message":"x"}'
+    out = a.feed(held, 0) + a.feed(bad, 100) + a.flush()
+    assert [e.raw for e in out] == [held, bad]
+    assert out[0].action == "db.connection"
+    assert (out[1].category, out[1].reason) == ("unparsed", "parser_error")

@@ -135,7 +135,15 @@ class MysqlAssembler:
             return []
         lines, start = self._lines, self._start
         self._lines, self._start = [], None
-        return [self._finish(self._event(lines), lines, start)]
+        try:
+            event = self._event(lines)
+        except Exception as exc:  # the held lines are already out of the buffer: keep them
+            event = unparsed(
+                "\n".join(lines), self._ctx.reference_us, host=self._ctx.host,
+                reason="parser_error",
+            )  # fmt: skip
+            event.details["error"] = type(exc).__name__
+        return [self._finish(event, lines, start)]
 
     def _finish(self, event: Event, lines: list[str], start: int) -> Event:
         event.raw = "\n".join(lines)

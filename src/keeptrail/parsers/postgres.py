@@ -91,7 +91,10 @@ class PostgresAssembler:
         lines, start, kind, head = self._lines, self._start, self._kind, self._head
         self._lines, self._start, self._kind, self._head = [], None, "", {}
         self._csv_open = False
-        event = self._csv_event(lines) if kind == "csv" else self._stderr_event(head, lines)
+        try:
+            event = self._csv_event(lines) if kind == "csv" else self._stderr_event(head, lines)
+        except Exception as exc:  # the held lines are already out of the buffer: keep them
+            event = _failed(lines, self._ctx, exc)
         return [self._finish(event, lines, start)]
 
     def feed(self, line: str, start: int) -> list[Event]:
@@ -105,7 +108,11 @@ class PostgresAssembler:
         first = line[:1]
         if first == "{":
             out = self.flush()
-            out.append(self._finish(self._json_event(line), [line], start))
+            try:
+                event = self._json_event(line)
+            except Exception as exc:  # never lose the record flushed just before
+                event = _failed([line], self._ctx, exc)
+            out.append(self._finish(event, [line], start))
             return out
         if (first == '"' or (first.isdigit() and "," in line[19:34])) and _CSV_HEAD.match(line):
             out = self.flush()
@@ -332,3 +339,10 @@ def parse(msg: SyslogMessage) -> Event | None:
         target_host=msg.host,
     )
     return to_event(rec)
+
+
+def _failed(lines: list[str], ctx: StreamContext, exc: Exception) -> Event:
+    """An ``unparsed`` event for a record a builder could not read: its lines survive."""
+    event = unparsed("\n".join(lines), ctx.reference_us, host=ctx.host, reason="parser_error")
+    event.details["error"] = type(exc).__name__
+    return event
