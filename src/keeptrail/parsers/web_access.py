@@ -108,12 +108,19 @@ def assembler(ctx: StreamContext, config: WebConfig | None = None) -> WebAccessA
 
 def parse(msg: SyslogMessage) -> Event | None:
     """An access-log line sent through syslog (nginx ``access_log syslog:...``), or ``None``."""
-    parser = WebAccessAssembler(StreamContext(reference_us=msg.time, host=msg.host), WebConfig())
+    parser = _syslog_parser()
+    parser._ctx = StreamContext(reference_us=msg.time, host=msg.host)  # this line's context
     text = msg.message
     event = parser._parse_json(text) if text[:1] == "{" else parser._parse_clf(text)
     if event is not None:
         event.target_host = msg.host
     return event
+
+
+@lru_cache(maxsize=1)
+def _syslog_parser() -> WebAccessAssembler:
+    """One parser (and minute cache) for every syslog-carried line, built on first use."""
+    return WebAccessAssembler(StreamContext(reference_us=0), WebConfig())
 
 
 def _client_of(m: re.Match[str]) -> str | None:
