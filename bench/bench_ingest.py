@@ -50,6 +50,12 @@ def main() -> None:
     ap.add_argument("log", type=Path)
     ap.add_argument("--prefill-store", type=Path, help="data directory already holding events")
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument(
+        "--ingest-arg",
+        action="append",
+        default=[],
+        help="extra argument for keeptrail ingest (repeatable), e.g. --ingest-arg=--no-detect",
+    )
     args = ap.parse_args()
 
     lines = count_lines(args.log)
@@ -59,15 +65,16 @@ def main() -> None:
     before_events = 0
     if db.exists():
         with sqlite3.connect(db) as c:
-            before_events = c.execute("SELECT count(*) FROM events").fetchone()[0]
+            before_events = c.execute("SELECT count(*) FROM leaves").fetchone()[0]
     size_before = db.stat().st_size if db.exists() else 0
 
     env = {**os.environ, "KEEPTRAIL_DATA_DIR": str(data_dir)}
-    kt = [sys.executable, "-m", "keeptrail", "ingest", "-q", "--timezone", "UTC", str(args.log)]
+    kt = [sys.executable, "-m", "keeptrail", "ingest", "-q", "--timezone", "UTC", *args.ingest_arg]
+    kt.append(str(args.log))
     elapsed, peak_kib, _ = run_timed(kt, env=env)
     with sqlite3.connect(db) as c:
         c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        after_events = c.execute("SELECT count(*) FROM events").fetchone()[0]
+        after_events = c.execute("SELECT count(*) FROM leaves").fetchone()[0]
     added = after_events - before_events
     size_after = db.stat().st_size
     print(

@@ -44,6 +44,14 @@ def main() -> None:
     rnd = random.Random(args.seed)
 
     db = sqlite3.connect(f"file:{args.data_dir / 'events.db'}?mode=ro", uri=True)
+    # Storage v2 (docs/storage.md): one table per partition; their clear columns, as one view.
+    parts = [n for (n,) in db.execute("SELECT name FROM partitions WHERE state != 'purged'")]
+    db.execute(
+        "CREATE TEMP VIEW events AS "
+        + " UNION ALL ".join(
+            f'SELECT time, actor_name, source_ip, collector_source FROM "{n}"' for n in parts
+        )
+    )
     (total,) = db.execute("SELECT count(*) FROM events").fetchone()
     (newest,) = db.execute(
         "SELECT max(time) FROM events WHERE collector_source IN ('file', 'stdin')"

@@ -23,6 +23,25 @@ def store(tmp_path: Path) -> Iterator[SQLiteStore]:
     s.close()
 
 
+@pytest.fixture
+def sealed_store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    """Like ``store``, with a real keyring (``<data>/keyring.db``, master key file in
+    ``<data>/keys``): every partition it creates is sealed with AES-256-GCM."""
+    from keeptrail.protect.keyring import open_keyring  # noqa: PLC0415
+
+    data = tmp_path / "data"
+    keyring = open_keyring(data, {})
+    assert keyring is not None
+    s = SQLiteStore(
+        data / "events.db",
+        signer=generate_signer("keeptrail/test/0"),
+        keyring=keyring,
+        close_keyring=True,
+    )
+    yield s
+    s.close()
+
+
 def _postgres_admin_url() -> str | None:
     import os  # noqa: PLC0415
 

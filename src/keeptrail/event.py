@@ -38,6 +38,7 @@ CATEGORIES: Final = frozenset(
         "kubernetes",
         "config",
         "audit",
+        "alert",
         "unparsed",
     }
 )

@@ -106,6 +106,7 @@ class Ingestor:
         tz: tzinfo = UTC,
         host: str | None = None,
         batch_size: int = BATCH_SIZE,
+        on_commit: Callable[[list[Event], int], None] | None = None,
     ) -> None:
         if fmt not in format_names():
             raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(format_names())}")
@@ -114,6 +115,8 @@ class Ingestor:
         self.tz = tz
         self.host = host or socket.gethostname()
         self.batch_size = batch_size
+        # called with (batch, events stored) after each batch that stored events (detection)
+        self.on_commit = on_commit
         self.summary = IngestSummary()
 
     # --- files ---------------------------------------------------------------------------------
@@ -293,6 +296,8 @@ class Ingestor:
             if repair:
                 _repair_surrogates(event)
         stored = self.store.append(batch, [pos] if pos else [])
+        if stored and self.on_commit is not None:
+            self.on_commit(batch, stored)
         result.stored += stored
         result.duplicates += len(batch) - stored
         self.summary.by_action_outcome.update((e.action, e.outcome) for e in batch)

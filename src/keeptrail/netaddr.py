@@ -9,11 +9,15 @@ PostgreSQL (bytea) and Python (``bytes`` ordering).
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from functools import lru_cache
 from typing import Final
 
 _V4_MAPPED_PREFIX: Final = b"\x00" * 10 + b"\xff\xff"
+# A DNS name as logs write it: ASCII letters, digits, '.', '-' and '_' (seen in real host
+# names), starting and ending with a letter or digit, 253 characters at most.
+_HOSTNAME: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?")
 
 
 def ip_to_bytes(text: str) -> bytes:
@@ -90,3 +94,40 @@ def canonical_ip(text: str) -> str | None:
         return str(ipaddress.IPv6Address(text))
     except ValueError:
         return None
+
+
+def is_hostname(text: str) -> bool:
+    """Whether a remote name a log claims is one clean host name (so it may be ``source.host``).
+
+    Parsers take a client's name only when it is a single token of host-name characters:
+    anything else (spaces, quotes, ``=``, text injected through a user-controlled field) is not
+    a name. A last label of digits only is a broken IP address (``10.0.0.999``), not a name.
+    """
+    return _HOSTNAME.fullmatch(text) is not None and not text.rpartition(".")[2].isdigit()
+
+
+def ip_or_hostname(text: str) -> tuple[str | None, str | None]:
+    """``(ip, None)`` for an IP address (canonical form), ``(None, text)`` for a clean host name
+    (:func:`is_hostname`), else ``(None, None)``: the two ways a log names a client."""
+    ip = canonical_ip(text)
+    if ip is not None:
+        return ip, None
+    return (None, text) if is_hostname(text) else (None, None)
+
+
+def split_remote(text: str) -> tuple[str | None, str | None]:
+    """``(ip, host)`` for a remote end a log claims: an IP address, a clean name, or neither.
+
+    An IPv4-mapped IPv6 address (``::ffff:1.2.3.4``) is read as the IPv4 address it maps.
+    """
+    if not text or len(text) > 253:
+        return None, None
+    if text[0].isdigit() or ":" in text:
+        if text.startswith("::ffff:") and "." in text:
+            text = text[7:]
+        ip = canonical_ip(text)
+        if ip is not None or ":" in text:
+            return ip, None
+    if is_hostname(text):
+        return None, text
+    return None, None

@@ -13,6 +13,10 @@ from pathlib import Path
 
 import httpx
 
+from keeptrail.event import Event
+from keeptrail.query.parse import parse
+from keeptrail.store import open_store
+
 PYTHON = sys.executable
 
 
@@ -79,22 +83,23 @@ class ServerProc:
             self.proc = None
 
     def stored_raws(self, source: str = "file") -> list[str]:
-        db = sqlite3.connect(f"file:{self.data_dir / 'events.db'}?mode=ro", uri=True)
-        try:
-            return [
-                r[0]
-                for r in db.execute("SELECT raw FROM events WHERE collector_source = ?", (source,))
-            ]
-        finally:
-            db.close()
+        # raw is sealed at rest (docs/storage.md): read it through the store, as a user would
+        return [e.raw for e in stored_events(self.data_dir, f"collector.source:{source}")]
 
     def count(self, source: str = "file") -> int:
+        # collector_source is a clear column of every partition table
         db = sqlite3.connect(f"file:{self.data_dir / 'events.db'}?mode=ro", uri=True, timeout=10)
         try:
-            return int(
-                db.execute(
-                    "SELECT count(*) FROM events WHERE collector_source = ?", (source,)
-                ).fetchone()[0]
+            names = [
+                n for (n,) in db.execute("SELECT name FROM partitions WHERE state != 'purged'")
+            ]
+            return sum(
+                int(
+                    db.execute(
+                        f'SELECT count(*) FROM "{name}" WHERE collector_source = ?', (source,)
+                    ).fetchone()[0]
+                )
+                for name in names
             )
         finally:
             db.close()
@@ -151,3 +156,19 @@ def agent_config(path: Path, *, url: str, state: Path, globs: list[str], **extra
     ]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def stored_events(data_dir: Path, query: str) -> list[Event]:
+    """Every stored event matching ``query``, through a read-only store (events are sealed)."""
+    store = open_store(data_dir, readonly=True)
+    try:
+        out: list[Event] = []
+        cursor = None
+        while True:
+            page = store.search(parse(query), limit=1000, cursor=cursor)
+            out.extend(page.events)
+            if page.next_cursor is None:
+                return out
+            cursor = page.next_cursor
+    finally:
+        store.close()

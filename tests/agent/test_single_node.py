@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.agent.procs import free_port
+from tests.agent.procs import free_port, stored_events
 
 
 def _serve(data: Path, config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -46,15 +45,10 @@ def _serve(data: Path, config: Path, port: int, log: Path) -> subprocess.Popen[b
 
 def _count(data: Path) -> int:
     """Distinct and total stored sshd events; they must be equal (nothing twice)."""
-    db = sqlite3.connect(f"file:{data / 'events.db'}?mode=ro", uri=True)
-    try:
-        total, distinct = db.execute(
-            "SELECT count(*), count(DISTINCT raw) FROM events WHERE action = 'ssh.invalid_user'"
-        ).fetchone()
-    finally:
-        db.close()
+    raws = [e.raw for e in stored_events(data, "action:ssh.invalid_user")]  # raw is sealed
+    total, distinct = len(raws), len(set(raws))
     assert total == distinct, "an event was stored twice"
-    return int(total)
+    return total
 
 
 def _wait_for(data: Path, n: int, timeout: float = 30) -> None:

@@ -1,17 +1,25 @@
-"""Helpers for the tamper tests: a real data directory, raw SQL access, and verification."""
+"""Helpers for the tamper tests: a real data directory, raw SQL access, and verification.
+
+The store here has no keyring, so its partitions are plaintext (``sealed`` holds the canonical
+bytes in clear): the attacker can rewrite events consistently, which is the hard case for
+``verify``. Sealed partitions are tampered with in tests/store/test_sealed_store.py.
+"""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
+import orjson
 from tests.factories import make_event
 
 from keeptrail.event import Event
 from keeptrail.ledger.keys import load_verifier
 from keeptrail.ledger.publish import Publisher
 from keeptrail.ledger.verify import Report, verify_ledger
+from keeptrail.protect.projection import COLUMNS, DocumentProjection, decode_clear
 from keeptrail.store.sqlite import SQLiteStore
 
 
@@ -50,10 +58,39 @@ def leaf_of(data: Path, event_id: str) -> int:
     """The leaf index stored for an event."""
     db = raw(data)
     (index,) = db.execute(
-        "SELECT leaf_index FROM events WHERE id = ?", (bytes.fromhex(event_id.replace("-", "")),)
+        "SELECT leaf_index FROM leaves WHERE id = ?", (bytes.fromhex(event_id.replace("-", "")),)
     ).fetchone()
     db.close()
     return int(index)
+
+
+def table_of(db: sqlite3.Connection, leaf_index: int) -> str:
+    """The quoted partition table holding a leaf's event."""
+    (name,) = db.execute(
+        "SELECT partition FROM leaves WHERE leaf_index = ?", (leaf_index,)
+    ).fetchone()
+    return f'"{name}"'
+
+
+def edit_event(
+    db: sqlite3.Connection, leaf_index: int, change: Callable[[dict[str, Any]], None]
+) -> None:
+    """Rewrite a plaintext event consistently: its canonical bytes and its clear columns."""
+    table = table_of(db, leaf_index)
+    (blob,) = db.execute(
+        f"SELECT sealed FROM {table} WHERE leaf_index = ?", (leaf_index,)
+    ).fetchone()
+    (clear,) = db.execute(
+        "SELECT clear_fields FROM partitions WHERE name = ?", (table.strip('"'),)
+    ).fetchone()
+    doc = orjson.loads(blob)
+    change(doc)
+    values = DocumentProjection(decode_clear(clear))(doc)
+    sets = ", ".join(f"{c} = ?" for c in COLUMNS)
+    db.execute(
+        f"UPDATE {table} SET {sets}, sealed = ? WHERE leaf_index = ?",
+        (*values, orjson.dumps(doc, option=orjson.OPT_SORT_KEYS), leaf_index),
+    )
 
 
 def rewrite_tree(db: sqlite3.Connection) -> None:
@@ -61,19 +98,28 @@ def rewrite_tree(db: sqlite3.Connection) -> None:
     attacker with the source code would after editing events."""
     from keeptrail.ledger.merkle import Frontier  # noqa: PLC0415
     from keeptrail.ledger.tree import LedgerSQL, grow  # noqa: PLC0415
-    from keeptrail.store import rows  # noqa: PLC0415
 
-    fetched = db.execute(
-        f"SELECT leaf_index, {', '.join(rows.COLUMNS)} FROM events ORDER BY leaf_index"
-    ).fetchall()
-    encoder = rows.CanonicalEncoder()
-    grown = grow(Frontier(), (encoder(r, 1) for r in fetched))
+    leaves = db.execute("SELECT leaf_index, partition FROM leaves ORDER BY leaf_index").fetchall()
+    blobs = []
+    for index, name in leaves:
+        (blob,) = db.execute(
+            f'SELECT sealed FROM "{name}" WHERE leaf_index = ?', (index,)
+        ).fetchone()
+        blobs.append(bytes(blob))
+    grown = grow(Frontier(), blobs)
     db.execute("BEGIN")
     db.executemany(
-        "UPDATE events SET leaf_hash = ? WHERE leaf_index = ?",
-        [(h, r[0]) for h, r in zip(grown.leaf_hashes, fetched, strict=True)],
+        "UPDATE leaves SET leaf_hash = ? WHERE leaf_index = ?",
+        [(h, r[0]) for h, r in zip(grown.leaf_hashes, leaves, strict=True)],
     )
     db.execute("DELETE FROM ledger_nodes")
     db.executemany(LedgerSQL().insert_node, grown.nodes)
     db.execute(LedgerSQL().save_frontier, (grown.frontier.to_bytes(),))
     db.execute("COMMIT")
+
+
+def move_leaf(db: sqlite3.Connection, old: int, new: int) -> None:
+    """Give a leaf (its ``leaves`` row and its partition row) another index."""
+    table = table_of(db, old)
+    db.execute("UPDATE leaves SET leaf_index = ? WHERE leaf_index = ?", (new, old))
+    db.execute(f"UPDATE {table} SET leaf_index = ? WHERE leaf_index = ?", (new, old))

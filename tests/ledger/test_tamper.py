@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
-from tests.ledger.tamper_kit import build, check, leaf_of, raw, rewrite_tree
+from tests.ledger.tamper_kit import (
+    build,
+    check,
+    edit_event,
+    leaf_of,
+    move_leaf,
+    raw,
+    rewrite_tree,
+    table_of,
+)
 
 from keeptrail.ledger.checkpoint import format_checkpoint
 from keeptrail.ledger.merkle import Frontier
@@ -30,7 +40,9 @@ def test_changed_field_is_modified_at_its_leaf(tmp_path: Path) -> None:
     victim = events[6]
     index = leaf_of(data, victim.id)
     db = raw(data)
-    db.execute("UPDATE events SET outcome = 'success' WHERE leaf_index = ?", (index,))
+    db.execute(
+        f"UPDATE {table_of(db, index)} SET outcome = 'success' WHERE leaf_index = ?", (index,)
+    )
     report = check(data)
     assert report.first is not None
     assert (report.first.kind, report.first.leaf_index, report.first.event_id) == (
@@ -45,24 +57,35 @@ def test_deleted_event_is_missing_at_its_leaf(tmp_path: Path) -> None:
     data = tmp_path / "data"
     events = build(data, [5, 5])
     index = leaf_of(data, events[3].id)
-    raw(data).execute("DELETE FROM events WHERE leaf_index = ?", (index,))
+    db = raw(data)
+    db.execute(f"DELETE FROM {table_of(db, index)} WHERE leaf_index = ?", (index,))
+    first = check(data).first
+    assert first is not None
+    assert (first.kind, first.leaf_index) == ("missing", index)
+    db.execute("DELETE FROM leaves WHERE leaf_index = ?", (index,))  # and its leaf too
     first = check(data).first
     assert first is not None
     assert (first.kind, first.leaf_index) == ("missing", index)
 
 
-def test_deleted_event_with_renumbered_leaves_is_missing(tmp_path: Path) -> None:
-    """Deleting an event and renumbering later leaves down is still 'missing' at that leaf."""
+def test_deleted_event_with_renumbered_leaves_is_located(tmp_path: Path) -> None:
+    """Deleting an event and renumbering later leaves down is located to the signed batch."""
     data = tmp_path / "data"
     events = build(data, [6, 6])
     index = leaf_of(data, events[4].id)
     db = raw(data)
-    db.execute("DELETE FROM events WHERE leaf_index = ?", (index,))
-    db.execute("UPDATE events SET leaf_index = -leaf_index WHERE leaf_index > ?", (index,))
-    db.execute("UPDATE events SET leaf_index = -leaf_index - 1 WHERE leaf_index < 0")
-    first = check(data).first
+    db.execute(f"DELETE FROM {table_of(db, index)} WHERE leaf_index = ?", (index,))
+    db.execute("DELETE FROM leaves WHERE leaf_index = ?", (index,))
+    for later in range(index + 1, len(events) + 1):
+        move_leaf(db, later, later - 1)
+    report = check(data)
+    first = report.first
     assert first is not None
-    assert (first.kind, first.leaf_index) == ("missing", index)
+    assert first.kind == "modified"
+    assert first.leaf_index is not None
+    assert first.range_end is not None
+    assert first.leaf_index <= index < first.range_end
+    assert "missing" in {f.kind for f in report.findings}  # fewer leaves than signed
 
 
 def test_forged_event_appended_after_the_last_checkpoint_is_inserted(tmp_path: Path) -> None:
@@ -70,44 +93,64 @@ def test_forged_event_appended_after_the_last_checkpoint_is_inserted(tmp_path: P
     data = tmp_path / "data"
     build(data, [3, 3])
     db = raw(data)
-    size = db.execute("SELECT count(*) FROM events").fetchone()[0]
+    size = db.execute("SELECT count(*) FROM leaves").fetchone()[0]
+    table = table_of(db, 1)
     db.execute(
-        "INSERT INTO events (id, time, category, action, outcome, severity, raw, leaf_index,"
-        " leaf_hash) SELECT randomblob(16), time, category, action, 'success', severity, raw,"
-        " ?, leaf_hash FROM events WHERE leaf_index = 1",
+        f"INSERT INTO {table} SELECT ?, randomblob(16), time, ingested_at, category, action,"
+        " outcome, reason, severity, actor_name, actor_uid, actor_type, actor_session,"
+        " actor_auth_method, actor_effective_user, source_ip, source_port, source_host,"
+        " target_host, target_system, target_resource, target_resource_type, collector_host,"
+        " collector_source, collector_parser, collector_file, collector_offset, sealed"
+        f" FROM {table}"
+        " WHERE leaf_index = 1",
         (size,),
     )
+    db.execute(
+        "INSERT INTO leaves SELECT ?, id, ?, x'00' FROM " + table + " WHERE leaf_index = ?",
+        (size, table.strip('"'), size),
+    )
+    (forged_id,) = db.execute(f"SELECT id FROM {table} WHERE leaf_index = ?", (size,)).fetchone()
+    edit_event(db, size, lambda doc: doc.update(id=str(uuid.UUID(bytes=forged_id))))
     rewrite_tree(db)
     first = check(data).first
     assert first is not None
     assert (first.kind, first.leaf_index) == ("inserted", size)
 
 
-def test_forged_event_inserted_in_the_middle_is_inserted(tmp_path: Path) -> None:
-    """A forged row slipped between two events, later leaves renumbered, is 'inserted' there."""
+def test_forged_event_inserted_in_the_middle_is_located(tmp_path: Path) -> None:
+    """A forged row slipped between two events, later leaves renumbered, is located there."""
     data = tmp_path / "data"
-    build(data, [5, 5])
+    events = build(data, [5, 5])
     db = raw(data)
-    db.execute("UPDATE events SET leaf_index = -leaf_index - 1 WHERE leaf_index >= 4")
-    db.execute("UPDATE events SET leaf_index = -leaf_index WHERE leaf_index < 0")
+    for leaf in range(len(events), 3, -1):
+        move_leaf(db, leaf, leaf + 1)
+    table = table_of(db, 1)
     db.execute(
-        "INSERT INTO events (id, time, category, action, outcome, severity, raw, leaf_index)"
-        " VALUES (randomblob(16), 1, 'authentication', 'ssh.login', 'success', 'info',"
-        " 'forged', 4)"
+        f"INSERT INTO {table} (leaf_index, id, time, category, action, outcome, sealed)"
+        " SELECT 4, randomblob(16), time, category, action, outcome, sealed FROM "
+        + table
+        + " WHERE leaf_index = 1"
+    )
+    db.execute(
+        "INSERT INTO leaves SELECT 4, id, ?, x'00' FROM " + table + " WHERE leaf_index = 4",
+        (table.strip('"'),),
     )
     rewrite_tree(db)
     first = check(data).first
     assert first is not None
-    assert (first.kind, first.leaf_index) == ("inserted", 4)
+    assert first.leaf_index is not None
+    assert first.leaf_index <= 4 < (first.range_end or 5)
 
 
 def test_forged_event_without_a_leaf_is_inserted(tmp_path: Path) -> None:
     """A row added with no leaf columns at all is 'inserted' and named by its id."""
     data = tmp_path / "data"
     build(data, [3])
-    raw(data).execute(
-        "INSERT INTO events (id, time, category, action, outcome, severity, raw) VALUES"
-        " (x'0190000000007000800000000000abcd', 1, 'audit', 'x', 'success', 'info', 'forged')"
+    db = raw(data)
+    db.execute(
+        f"INSERT INTO {table_of(db, 1)} (leaf_index, id, time, category, action, outcome,"
+        " sealed) VALUES (1000, x'0190000000007000800000000000abcd', 1, 'audit', 'x',"
+        " 'success', 'forged')"
     )
     kinds = {(f.kind, f.event_id) for f in check(data).findings}
     assert ("inserted", "01900000-0000-7000-8000-00000000abcd") in kinds
@@ -119,9 +162,10 @@ def test_swapped_events_are_reordered(tmp_path: Path) -> None:
     events = build(data, [8])
     a, b = leaf_of(data, events[2].id), leaf_of(data, events[6].id)
     db = raw(data)
-    db.execute("UPDATE events SET leaf_index = -1 WHERE leaf_index = ?", (a,))
-    db.execute("UPDATE events SET leaf_index = ? WHERE leaf_index = ?", (a, b))
-    db.execute("UPDATE events SET leaf_index = ? WHERE leaf_index = -1", (b,))
+    table = table_of(db, a)  # one day, one class: both rows are in this partition
+    db.execute(f"UPDATE {table} SET leaf_index = -1 WHERE leaf_index = ?", (a,))
+    db.execute(f"UPDATE {table} SET leaf_index = ? WHERE leaf_index = ?", (a, b))
+    db.execute(f"UPDATE {table} SET leaf_index = ? WHERE leaf_index = -1", (b,))
     first = check(data).first
     assert first is not None
     assert (first.kind, first.leaf_index) == ("reordered", a)
@@ -132,11 +176,11 @@ def test_swapped_contents_are_reordered(tmp_path: Path) -> None:
     data = tmp_path / "data"
     build(data, [6])
     db = raw(data)
+    t = table_of(db, 2)
     db.execute(
-        "UPDATE events SET actor_name = CASE leaf_index WHEN 2 THEN"
-        " (SELECT actor_name FROM events WHERE leaf_index = 3) ELSE"
-        " (SELECT actor_name FROM events WHERE leaf_index = 2) END,"
-        " id = CASE leaf_index WHEN 2 THEN randomblob(16) ELSE id END"
+        f"UPDATE {t} SET sealed = CASE leaf_index WHEN 2 THEN"
+        f" (SELECT sealed FROM {t} WHERE leaf_index = 3) ELSE"
+        f" (SELECT sealed FROM {t} WHERE leaf_index = 2) END"
         " WHERE leaf_index IN (2, 3)"
     )
     kinds = {(f.kind, f.leaf_index) for f in check(data).findings}
@@ -150,7 +194,9 @@ def test_truncation_with_its_checkpoints_is_caught_by_an_external_log(tmp_path: 
     build(data, [4, 4, 4], log=log)
     db = raw(data)
     keep = 5  # the key event and the first batch: a checkpoint boundary
-    db.execute("DELETE FROM events WHERE leaf_index >= ?", (keep,))
+    for (name,) in db.execute("SELECT name FROM partitions").fetchall():
+        db.execute(f'DELETE FROM "{name}" WHERE leaf_index >= ?', (keep,))
+    db.execute("DELETE FROM leaves WHERE leaf_index >= ?", (keep,))
     db.execute("DELETE FROM checkpoints WHERE size > ?", (keep,))
     db.execute("DELETE FROM ledger_nodes")
     rewrite_tree(db)
@@ -183,7 +229,7 @@ def test_event_and_its_hashes_rewritten_is_located_by_the_checkpoints(tmp_path: 
     events = build(data, [1] * 20 + [16])
     index = leaf_of(data, events[9].id)
     db = raw(data)
-    db.execute("UPDATE events SET source_ip = NULL WHERE leaf_index = ?", (index,))
+    edit_event(db, index, lambda doc: doc["source"].pop("ip"))
     rewrite_tree(db)
     report = check(data)
     first = report.first
@@ -202,7 +248,7 @@ def test_rewritten_event_inside_a_batch_is_located_to_its_batch(tmp_path: Path) 
     events = build(data, [4, 16, 4])
     index = leaf_of(data, events[10].id)
     db = raw(data)
-    db.execute("UPDATE events SET actor_name = 'nobody' WHERE leaf_index = ?", (index,))
+    edit_event(db, index, lambda doc: doc["actor"].update(name="nobody"))
     rewrite_tree(db)
     first = check(data).first
     assert first is not None
@@ -234,3 +280,16 @@ def test_forged_checkpoint_without_the_key_is_a_bad_signature(tmp_path: Path) ->
     db.execute("UPDATE checkpoints SET note = ? WHERE size = ?", (edited, size))
     bad = [f for f in check(data).findings if f.kind == "bad_signature"]
     assert {f.checkpoint_size for f in bad} == {size, size + 1}
+
+
+def test_rows_in_an_unregistered_partition_table_are_inserted(tmp_path: Path) -> None:
+    """A partition-shaped table the store never created still has its rows reported."""
+    data = tmp_path / "data"
+    build(data, [3])
+    db = raw(data)
+    table = table_of(db, 1)
+    db.execute(f'CREATE TABLE "p20990101_default" AS SELECT * FROM {table}')
+    db.execute('UPDATE "p20990101_default" SET id = randomblob(16)')
+    report = check(data)
+    assert {f.kind for f in report.findings} == {"inserted"}
+    assert len(report.findings) == 3  # the copied day: the three events built

@@ -216,3 +216,32 @@ def test_never_raises_never_loses(lines: list[str]) -> None:
         if line.strip():
             assert line in raws
     assert len(raws) == sum(1 for line in lines if line.strip())
+
+
+def test_an_event_without_eoe_cannot_hold_records_without_end() -> None:
+    """One serial fed record after record is emitted every ``max_lines`` records."""
+    line = 'type=EXECVE msg=audit(1700000000.000:9): argc=2 a0="ls" a1="-l"'
+    a = auditd.AuditdAssembler(StreamContext(reference_us=REFERENCE_US), max_lines=100)
+    emitted = [e for i in range(250) for e in a.feed(line, i * 100)]
+    assert [len(e.raw.split("\n")) for e in emitted] == [100, 100]
+    assert {e.details["held_limit"] for e in emitted} == {"lines"}
+    assert a.pending_since() == 200 * 100
+    assert len(a.flush()[0].raw.split("\n")) == 50
+
+
+def test_held_characters_are_bounded_per_event_and_per_stream() -> None:
+    """An event past ``max_chars``, and the oldest events past ``max_held_chars``, go out."""
+    big = 'type=EXECVE msg=audit(1700000000.000:{}): argc=1 a0="' + "x" * 1000 + '"'
+    a = auditd.AuditdAssembler(
+        StreamContext(reference_us=REFERENCE_US), max_chars=3000, max_held_chars=5000
+    )
+    out = [e for _ in range(3) for e in a.feed(big.format(1), 0)]
+    assert [e.details["held_limit"] for e in out] == ["chars"]
+    for serial in range(2, 9):
+        out += a.feed(big.format(serial), serial)
+    stream = [e for e in out if e.details.get("held_limit") == "stream"]
+    assert len(stream) >= 2  # the oldest first, until what is held fits again
+    assert [e.details["serial"] for e in stream] == list(range(2, 2 + len(stream)))
+    held = a.flush()
+    assert len(held) == 7 - len(stream)
+    assert sum(len(e.raw) for e in held) <= 5000

@@ -217,3 +217,36 @@ def test_never_raises_never_loses(lines: list[str]) -> None:
     events = run(lines, max_held=2)
     raws = [r for e in events for r in e.raw.split("\n")]
     assert sorted(raws) == sorted(line for line in lines if line.strip())
+
+
+def test_a_request_that_never_completes_cannot_hold_lines_without_end() -> None:
+    """One auditID repeating a stage is emitted every ``max_lines`` lines, nothing lost."""
+    a = k8s_audit.K8sAuditAssembler(StreamContext(reference_us=0), max_lines=64)
+    lines = [record("ResponseStarted")] * 200
+    emitted: list[Event] = []
+    for i, line in enumerate(lines):
+        emitted += a.feed(line, i * 1000)
+    assert [len(e.raw.split("\n")) for e in emitted] == [64, 64, 64]
+    assert all(e.details["held_limit"] == "lines" for e in emitted)
+    assert a.pending_since() == 192 * 1000
+    rest = a.flush()
+    assert "held_limit" not in rest[0].details
+    assert sum(len(e.raw.split("\n")) for e in [*emitted, *rest]) == 200
+
+
+def test_held_characters_are_bounded_per_request_and_per_stream() -> None:
+    """A request past ``max_chars``, and the oldest requests past ``max_held_chars``, go out."""
+    one = record("RequestReceived")
+    a = k8s_audit.K8sAuditAssembler(
+        StreamContext(reference_us=0), max_chars=3 * len(one), max_held_chars=10 * len(one)
+    )
+    out = [e for _ in range(3) for e in a.feed(one, 0)]
+    assert [e.details["held_limit"] for e in out] == ["chars"]
+    for n in range(12):
+        out += a.feed(record("RequestReceived", auditID=f"id-{n}"), n)
+    stream = [e for e in out if e.details.get("held_limit") == "stream"]
+    assert len(stream) >= 2  # the oldest first, until what is held fits again
+    assert [e.details["audit_id"] for e in stream] == [f"id-{n}" for n in range(len(stream))]
+    held = a.flush()
+    assert len(held) == 12 - len(stream)
+    assert sum(len(e.raw) for e in held) <= 10 * len(one)

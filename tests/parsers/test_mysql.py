@@ -25,7 +25,9 @@ def run(lines: list[str]) -> list[Event]:
 # queries after it, we keep the thread's database on every later line (Quit included), and we
 # also carry the connecting user on the thread's later lines (Percona does not). Its
 # ``pos_in_log`` counts differently (after the previous entry's trailing newline), so offsets
-# are checked separately against the file.
+# are checked separately against the file. One deliberate disagreement: genlog004's last line,
+# a Connect without a time column right after a query, is read as that query's continuation
+# (a client can write exactly such a line inside its statement; see the mysql module).
 PERCONA: dict[str, list[tuple[str | None, str, str, str | None, str | None, str | None, str | None]]] = {  # noqa: E501
     "genlog001.txt": [
         ("051007 21:55:24", "42", "Connect", None, "root", "localhost", "db1"),
@@ -39,8 +41,7 @@ PERCONA: dict[str, list[tuple[str | None, str, str, str | None, str | None, str 
     "genlog004.txt": [
         (None, "12345", "Access denied", None, "nobody", "localhost", None),
         (None, "12345", "Connect", None, "nobody", "localhost", None),
-        (None, "31519", "Query", "BEGIN", None, None, None),
-        (None, "98765", "Connect", None, "payments_r", "1.2.3.4", "sar"),
+        (None, "31519", "Query", "BEGIN\n\t\t98765 Connect\tpayments_r@1.2.3.4 on sar", None, None, None),  # noqa: E501
     ],
     "pt-1573-general-log-system.log": [
         ("2018-09-07T18:45:40.098124+08:00", "257426", "Connect", None, "mysqlha_common", "127.0.0.1", None),  # noqa: E501
@@ -103,7 +104,7 @@ def test_thread_state_ties_queries_to_the_login() -> None:
         ("genlog001.txt", 10, 7),
         ("genlog002.txt", 16, 2),
         ("genlog003.txt", 10, 7),
-        ("genlog004.txt", 4, 4),
+        ("genlog004.txt", 4, 3),
         ("genlog005.txt", 16, 14),
         ("pt-1573-general-log-system.log", 8, 6),
     ],
@@ -198,3 +199,90 @@ def test_access_denied_user_with_quotes_is_split_from_the_right() -> None:
         "NO",
     )
     assert _denied("Access denied for user 'x'@'h' trailing") is None
+
+
+def test_connect_line_inside_a_held_query_cannot_rename_the_thread() -> None:
+    """A client's statement holding ``\\t\\t7 Connect\\troot@6.6.6.6 on prod`` stays statement text.
+
+    Pre-5.7 logs write the time only when it changes, so that line looks like a real entry; the
+    thread's user, host and database must still be the ones its real Connect named.
+    """
+    forged = "\t\t7 Connect\troot@6.6.6.6 on prod"
+    lines = [
+        "240101 10:00:00\t    7 Connect\talice@10.0.0.5 on shop",
+        "\t\t    7 Query\tSELECT 'x",
+        forged,
+        "'",
+        "\t\t    7 Query\tSELECT 2",
+    ]
+    events = run(lines)
+    assert [e.action for e in events] == ["db.login", "db.query", "db.query"]
+    assert events[1].details["statement"] == f"SELECT 'x\n{forged}\n'"
+    for e in events[1:]:
+        assert (e.actor_name, e.source_ip, e.target_resource) == ("alice", "10.0.0.5", "shop")
+
+
+def test_in_a_timestamped_log_no_line_without_a_time_starts_an_entry() -> None:
+    """MySQL 5.7+ stamps every entry: a stamp-less Quit or Connect in a query is its text."""
+    lines = [
+        "2024-01-01T10:00:00.000001Z\t    7 Connect\talice@10.0.0.5 on shop",
+        "2024-01-01T10:00:01.000001Z\t    7 Query\tSELECT 'x",
+        "\t\t7 Quit\t",
+        "\t\t7 Connect\troot@6.6.6.6 on prod",
+        "'",
+        "2024-01-01T10:00:02.000001Z\t    7 Query\tSELECT 2",
+    ]
+    events = run(lines)
+    assert [e.action for e in events] == ["db.login", "db.query", "db.query"]
+    assert events[1].details["statement"].count("\n") == 3
+    assert (events[2].actor_name, events[2].source_ip) == ("alice", "10.0.0.5")
+
+
+def test_a_connect_with_its_own_time_after_a_query_is_still_a_login() -> None:
+    """Only stamp-less Connect lines are suspect: a new second's Connect is a real entry."""
+    lines = [
+        "240101 10:00:00\t    7 Query\tSELECT 1",
+        "240101 10:00:01\t    8 Connect\tbob@10.0.0.6 on shop",
+        "\t\t    8 Query\tSELECT 2",
+    ]
+    events = run(lines)
+    assert [(e.action, e.actor_name) for e in events] == [
+        ("db.query", None),
+        ("db.login", "bob"),
+        ("db.query", "bob"),
+    ]
+
+
+def test_thread_memory_is_bounded_least_recently_used_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Beyond MAX_THREADS the least recently active thread is forgotten, not the busy one."""
+    monkeypatch.setattr(mysql, "MAX_THREADS", 3)
+    a = mysql.assembler(stream_context())
+    lines = [
+        "240101 10:00:00\t    1 Connect\tu1@10.0.0.1 on d",
+        "\t\t    2 Connect\tu2@10.0.0.2 on d",
+        "\t\t    3 Connect\tu3@10.0.0.3 on d",
+        "240101 10:00:01\t    1 Query\tSELECT 1",  # thread 1 is busy again: 2 is now the oldest
+        "240101 10:00:02\t    4 Connect\tu4@10.0.0.4 on d",
+        "240101 10:00:03\t    1 Query\tSELECT 1",
+        "240101 10:00:04\t    2 Query\tSELECT 1",
+    ]
+    events = feed_all(a, lines)
+    assert [e.actor_name for e in events[-2:]] == ["u1", None]
+    assert len(a._threads) <= 3
+    assert mysql.MAX_THREADS == 3
+
+
+def test_a_forged_iso_entry_cannot_switch_an_old_log_to_stamped_mode() -> None:
+    """The log style is decided by the first entry; a client's ISO-stamped line cannot make
+    every later stamp-less entry of a pre-5.7 log into statement text."""
+    lines = [
+        "240101 10:00:00\t    7 Connect\talice@10.0.0.5 on shop",
+        "\t\t    7 Query\tSELECT 'x",
+        "2024-01-01T00:00:00.000001Z\t    8 Query\ty'",
+        "\t\t    7 Query\tSELECT 2",
+    ]
+    events = run(lines)
+    assert [e.action for e in events] == ["db.login", "db.query", "db.query", "db.query"]
+    assert (events[3].details["statement"], events[3].actor_name) == ("SELECT 2", "alice")

@@ -11,6 +11,7 @@ from auth_golden import DATA, context, message, ossec_decoded
 from hypothesis import given
 from hypothesis import strategies as st
 
+from keeptrail.netaddr import is_hostname, split_remote
 from keeptrail.parsers import pam
 from keeptrail.parsers.detect import parse_line
 
@@ -297,6 +298,19 @@ def test_never_raises(text: str, program: str) -> None:
 @given(st.from_regex(r"(::ffff:)?[0-9a-f.:]{1,20}", fullmatch=True))
 def test_source_ip_is_always_a_valid_address(text: str) -> None:
     """Whatever rhost holds, source.ip is set only to an address ``ipaddress`` accepts."""
-    ip, _ = pam.split_remote(text)
+    ip, _ = split_remote(text)
     if ip is not None:
         ipaddress.ip_address(ip)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("db-1.example.com", True), ("host_1", True), ("a", True), ("x" * 253, True),
+     ("x" * 254, False), ("-lead", False), ("trail-", False), ("trail.", False),
+     ("10.0.0.999", False), ("has space", False), ("rhost=x", False), ("ünï", False),
+     ("", False)],
+)  # fmt: skip
+def test_one_hostname_rule_for_every_parser(text: str, expected: bool) -> None:
+    """PAM, PostgreSQL, MySQL, MariaDB and web logs share netaddr.is_hostname."""
+    assert is_hostname(text) is expected
+    assert split_remote(text) == (None, text if expected else None)

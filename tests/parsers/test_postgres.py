@@ -435,3 +435,26 @@ def test_a_record_builder_failing_never_loses_the_held_record(
     assert [e.raw for e in out] == [held, bad]
     assert out[0].action == "db.connection"
     assert (out[1].category, out[1].reason) == ("unparsed", "parser_error")
+
+
+def test_continuation_lines_are_joined_once_not_per_line() -> None:
+    """Thousands of continuation lines build the statement in linear time.
+
+    The held message used to be rebuilt (copied whole) for every continuation line, quadratic
+    in the statement's size; now the lines are kept apart and joined when the record is built.
+    The held head field is therefore still the first line's text while the record is open.
+    """
+    a = postgres.assembler(stream_context())
+    head = "2024-01-01 00:00:00.000 UTC [7] u@d LOG:  statement: SELECT 1"
+    more = [f"  , col_{i} -- {'x' * 50}" for i in range(5000)]
+    assert a.feed(head, 0) == []
+    for i, line in enumerate(more):
+        assert a.feed(line, 100 + i) == []
+    assert a._head["msg"] == "statement: SELECT 1"
+    detail = "2024-01-01 00:00:00.000 UTC [7] u@d DETAIL:  parameters: $1 = 'a"
+    assert a.feed(detail, 10**6) == []
+    assert a.feed("b'", 10**6 + 1) == []
+    (event,) = a.flush()
+    assert event.details["statement"] == "\n".join(["SELECT 1", *more])
+    assert event.details["detail"] == "parameters: $1 = 'a\nb'"
+    assert event.raw == "\n".join([head, *more, detail, "b'"])

@@ -79,3 +79,10 @@ def test_not_an_object_is_refused() -> None:
     """A JSON value that is not an object is not an event."""
     with pytest.raises(InvalidEvent, match="JSON object"):
         document_to_event(["time"], NOW)
+
+
+def test_clients_cannot_post_alert_events() -> None:
+    """Only the server's rules engine raises alerts: a posted ``category: alert`` is refused."""
+    doc = {"time": "2026-11-26T10:00:00Z", "category": "alert", "action": "alert.raised"}
+    with pytest.raises(InvalidEvent, match="category"):
+        document_to_event(doc, now=0)

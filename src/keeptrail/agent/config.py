@@ -19,6 +19,7 @@ from keeptrail.agent.shipper import ShipperSettings
 from keeptrail.config import resolve_timezone
 from keeptrail.errors import UserError
 from keeptrail.parsers.formats import format_names
+from keeptrail.permissions.collect import PermissionsConfig
 from keeptrail.sources.journald import JournalSettings
 from keeptrail.sources.syslog_listener import SyslogSettings
 from keeptrail.sources.tail import TailSettings
@@ -40,6 +41,7 @@ class AgentConfig:
     files: list[TailSettings] = field(default_factory=list)
     journals: list[JournalSettings] = field(default_factory=list)
     syslogs: list[SyslogSettings] = field(default_factory=list)
+    permissions: PermissionsConfig | None = None  # [permissions]: scheduled collection
 
 
 def load_config(path: Path, *, local: bool = False) -> AgentConfig:
@@ -87,6 +89,8 @@ def parse_config(data: dict[str, Any], *, base: Path, local: bool = False) -> Ag
         spool_max_events=int(spool.get("max_events", 1_000_000)),
         spool_max_bytes=int(spool.get("max_bytes", 1 << 30)),
     )
+    if "permissions" in data:
+        config.permissions = PermissionsConfig.from_config(_table(data, "permissions"), base=base)
     names: set[str] = set()
     for i, src in enumerate(data.get("sources", [])):
         kind = src.get("type", "file")

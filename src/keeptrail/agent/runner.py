@@ -19,6 +19,8 @@ from keeptrail.agent.config import AgentConfig
 from keeptrail.agent.shipper import Shipper
 from keeptrail.agent.spool import Spool, SpoolClosed
 from keeptrail.agent.status import AgentStatus
+from keeptrail.permissions.collect import run_schedule, snapshot_event
+from keeptrail.permissions.snapshots import open_snapshots
 from keeptrail.sources.journald import JournalSource
 from keeptrail.sources.syslog_listener import SyslogListener
 from keeptrail.sources.tail import TailSource
@@ -61,6 +63,8 @@ class Agent:
             self.listeners.append(listener)
             self.workers.append((f"syslog:{s.name}", partial(listener.run, self.stop)))
         self.workers.append(("heartbeat", self._heartbeats))
+        if config.permissions is not None and config.permissions.collect_every:
+            self.workers.append(("permissions", self._permissions))
         self.threads: list[threading.Thread] = []
 
     def run(self, *, handle_signals: bool = True) -> None:
@@ -119,6 +123,20 @@ class Agent:
         while not self.stop.wait(self.config.heartbeat_seconds):
             self._refresh()
             self.spool.append([self.status.heartbeat()])
+
+    def _permissions(self) -> None:
+        """Scheduled permission snapshots, kept locally; each one announced by an event."""
+        settings = self.config.permissions
+        assert settings is not None
+        directory = settings.data_dir or self.config.state_dir
+        run_schedule(
+            settings,
+            lambda: open_snapshots(directory),
+            self.stop,
+            lambda saved: self.spool.append(
+                [snapshot_event(s, host=self.config.host) for s in saved]
+            ),
+        )
 
     def _refresh(self) -> None:
         st = self.status

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -32,9 +33,34 @@ Until = Annotated[
 ]
 
 
-def store_for(data_dir: Path | None, *, must_exist: bool = False) -> Store:
-    """Open the store in a data directory; a missing one is a clear error when reading."""
+StoreUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="KEEPTRAIL_STORE",
+        help="Store URL: postgresql://user@host/db for a shared PostgreSQL store "
+        "[default: the embedded store in the data directory].",
+        show_default=False,
+    ),
+]
+
+
+def store_for(
+    data_dir: Path | None, *, must_exist: bool = False, store: str | None = None
+) -> Store:
+    """Open the store (``--store`` / ``$KEEPTRAIL_STORE`` URL, else the data directory's).
+
+    A missing embedded store is a clear error when reading. With a PostgreSQL URL the data
+    directory still holds the ledger key, the keyring and ``keeptrail.toml``.
+    """
     directory = data_dir or default_data_dir()
+    url = store or os.environ.get("KEEPTRAIL_STORE")
+    if url and url.startswith(("postgresql://", "postgres://")):
+        from keeptrail.store.postgres import open_postgres  # noqa: PLC0415  # psycopg on use
+
+        return open_postgres(url, data_dir=directory)
+    if url:
+        return open_store(url)
     if must_exist and not (directory / "events.db").exists():
         raise UserError(
             f"no Keeptrail store in {directory}: ingest something first "

@@ -19,12 +19,16 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from keeptrail.cli.common import DataDir, store_for
+from keeptrail.cli.common import DataDir, StoreUrl, store_for
 from keeptrail.cli.output import count_table, make_console, safe
-from keeptrail.config import resolve_timezone
+from keeptrail.config import default_data_dir, resolve_timezone
+from keeptrail.detect.engine import Engine, RunStats
+from keeptrail.detect.runtime import open_engine
 from keeptrail.errors import UserError
+from keeptrail.event import Event
 from keeptrail.ingest import Ingestor, IngestSummary
 from keeptrail.parsers.formats import format_names
+from keeptrail.store import Store
 
 
 def ingest(
@@ -46,7 +50,14 @@ def ingest(
             "directory), ideally on another disk or host.",
         ),
     ] = None,
+    no_detect: Annotated[
+        bool,
+        typer.Option(
+            "--no-detect", help="Do not run the detection rules after each batch ([detect])."
+        ),
+    ] = False,
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """Ingest log files; running it again reads only what is new.
 
@@ -62,9 +73,18 @@ def ingest(
     if publish_checkpoints is not None:
         # The store reads its publication target from the environment; the flag wins over it.
         os.environ["KEEPTRAIL_CHECKPOINT_LOG"] = str(publish_checkpoints)
-    store = store_for(data_dir)
+    store = store_for(data_dir, store=store_url)
+    engine = None if no_detect else _open_engine(data_dir or default_data_dir())
+    detected = RunStats()
     try:
-        ingestor = Ingestor(store, fmt=fmt, tz=tz)
+        ingestor = Ingestor(
+            store,
+            fmt=fmt,
+            tz=tz,
+            on_commit=None
+            if engine is None
+            else lambda batch, _n: _detect(engine, store, detected, batch),
+        )
         show_progress = not quiet and sys.stderr.isatty()
         with _progress(disable=not show_progress) as progress:
             for p in paths:
@@ -79,9 +99,43 @@ def ingest(
 
                 ingestor.ingest_file(path, progress=advance)
                 progress.update(task, completed=path.stat().st_size)
+        if engine is not None:
+            _detect(engine, store, detected)  # events committed by others since the last run
     finally:
+        if engine is not None:
+            engine.close()
         store.close()
-    print_summary(ingestor.summary, make_console())
+    console = make_console()
+    print_summary(ingestor.summary, console)
+    if engine is not None:
+        console.print(
+            f"detection: {detected.alerts_new} new alert(s), {detected.alerts_updated} "
+            f"update(s) to open alerts, {len(engine.rules)} rules"
+            + (" (keeptrail alerts list)" if detected.alerts_new else ""),
+            markup=False,
+        )
+
+
+def _open_engine(directory: Path) -> Engine | None:
+    """The engine, or None with a warning: a broken rule file must not stop collection."""
+    try:
+        return open_engine(directory)
+    except UserError as exc:
+        Console(stderr=True, highlight=False).print(
+            f"warning: detection is off for this run: {safe(exc)}", markup=False
+        )
+        return None
+
+
+def _detect(
+    engine: Engine, store: Store, total: RunStats, batch: list[Event] | None = None
+) -> None:
+    """Run the rules over what was just committed and add up what they raised."""
+    stats = engine.catch_up(store, recent=batch)
+    total.events += stats.events
+    total.alerts_new += stats.alerts_new
+    total.alerts_updated += stats.alerts_updated
+    total.too_late += stats.too_late
 
 
 def _progress(*, disable: bool) -> Progress:

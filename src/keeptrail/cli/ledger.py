@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from keeptrail.cli.common import DataDir, store_for
+from keeptrail.cli.common import DataDir, StoreUrl, store_for
 from keeptrail.cli.output import make_console, safe
 from keeptrail.config import default_data_dir
 from keeptrail.errors import UserError
@@ -27,7 +27,9 @@ from keeptrail.ledger.publish import read_checkpoint_log
 from keeptrail.ledger.verify import Report, verify_ledger
 from keeptrail.store.contract import Store
 
-keys_app = typer.Typer(help="The ledger's signing key.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="The ledger's signing key and the encryption keys.", no_args_is_help=True
+)
 
 
 @keys_app.command("public")
@@ -121,6 +123,7 @@ def verify(
         bool, typer.Option(help="Store the result as a ledger.verified event.")
     ] = True,
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """Recompute every leaf and check the tree against every signed checkpoint; exit 1 if damaged.
 
@@ -137,7 +140,7 @@ def verify(
             except (ValueError, OSError) as exc:
                 raise UserError(f"{path}: {exc}") from exc
             external.extend((str(path), note) for note in notes)
-    store = store_for(directory, must_exist=True)
+    store = store_for(directory, must_exist=True, store=store_url)
     try:
         report = _run(store, verifier, external)
         if record:
@@ -215,6 +218,7 @@ def _print_report(report: Report) -> None:
             f"{report.root.hex()} ({report.elapsed:.2f}s, {rate})",
             markup=False,
         )
+        _print_purged(console, report)
         return
     first = report.first
     assert first is not None
@@ -231,4 +235,15 @@ def _print_report(report: Report) -> None:
         console.print(f"  {f.kind}: {safe(f.message)}", markup=False)
     if len(report.findings) > 20:
         console.print(f"  … and {len(report.findings) - 20} more", markup=False)
+    _print_purged(console, report)
     console.print(f"Checked {report.size} events against {heads} checkpoints.", markup=False)
+
+
+def _print_purged(console: Console, report: Report) -> None:
+    """Leaves whose events a retention purge removed: not damage, but worth saying."""
+    for p in report.purged:
+        console.print(
+            f"  purged by retention: {p.events} events of {safe(p.partition)} (leaves "
+            f"{p.first}..{p.last}), purge event {safe(p.purge_event or '?')}",
+            markup=False,
+        )

@@ -41,9 +41,17 @@ def _escape(m: re.Match[str]) -> str:
 def csv_cell(value: object) -> str:
     """A CSV cell that a spreadsheet shows as text, never evaluates (OWASP CSV injection)."""
     text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    # Look past leading blanks and control characters: some writers (Typer's echo to a pipe)
+    # strip an ESC, and spreadsheets skip leading spaces, either of which would uncover a formula.
+    start = _CSV_LEADING_NOISE.match(text)
+    first = text[start.end() if start else 0 :][:1]
+    if first in ("=", "+", "-", "@") or text[:1] in ("\t", "\r"):
         return "'" + text
     return text
+
+
+# Blanks, control characters and ANSI escape sequences (which click strips on the way to a pipe).
+_CSV_LEADING_NOISE: Final = re.compile(r"(?:\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x20\x7f])*")
 
 
 def summary(e: Event) -> str:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from keeptrail.cli.common import DataDir, Since, Until, store_for, time_bounds
+from keeptrail.cli.common import DataDir, Since, StoreUrl, Until, store_for, time_bounds
 from keeptrail.cli.output import OUTPUT_FORMATS, safe, write_events
 from keeptrail.cli.tokens import ApiToken, ServerUrl
 from keeptrail.errors import UserError
@@ -23,6 +23,7 @@ def search(
         str, typer.Option("--format", "-f", help="table, json, jsonl, csv, ocsf or ecs.")
     ] = "table",
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
     server: ServerUrl = None,
     token: ApiToken = None,
 ) -> None:
@@ -41,7 +42,7 @@ def search(
             server, token or "", query, since=since, until=until, limit=limit, cursor=cursor
         )
     else:
-        store = store_for(data_dir, must_exist=True)
+        store = store_for(data_dir, must_exist=True, store=store_url)
         try:
             page = store.search(tree, since=lo, until=hi, limit=limit, cursor=cursor)
         finally:

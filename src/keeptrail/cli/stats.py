@@ -7,7 +7,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from keeptrail.cli.common import DataDir, Since, Until, store_for, time_bounds
+from keeptrail.cli.common import DataDir, Since, StoreUrl, Until, store_for, time_bounds
 from keeptrail.cli.output import count_table, make_console
 from keeptrail.cli.tokens import ApiToken, ServerUrl
 from keeptrail.event import format_time
@@ -19,6 +19,7 @@ def stats(
     top: Annotated[int, typer.Option(min=1, max=1000, help="How many top actors/sources.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
     server: ServerUrl = None,
     token: ApiToken = None,
 ) -> None:
@@ -32,7 +33,7 @@ def stats(
 
         s = remote_stats(server, token or "", since=since, until=until, top=top)
     else:
-        store = store_for(data_dir, must_exist=True)
+        store = store_for(data_dir, must_exist=True, store=store_url)
         try:
             s = store.stats(since=lo, until=hi, top=top)
         finally:

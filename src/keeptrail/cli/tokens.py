@@ -15,13 +15,12 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from keeptrail.cli.common import DataDir
+from keeptrail.cli.common import DataDir, store_for
 from keeptrail.cli.output import make_console, safe
 from keeptrail.config import default_data_dir
 from keeptrail.errors import UserError
 from keeptrail.server import audit
 from keeptrail.server.tokens import ROLES, Token, TokenError, TokenStore
-from keeptrail.store import open_store
 
 # Options of the commands that can ask a server instead of a local store (search, stats).
 ServerUrl = Annotated[
@@ -43,7 +42,7 @@ tokens_app = typer.Typer(help="API tokens for the server.", no_args_is_help=True
 
 
 def _record(directory: Path, action: str, token: Token) -> None:
-    store = open_store(directory)
+    store = store_for(directory)  # $KEEPTRAIL_STORE: the server's PostgreSQL store
     try:
         store.append(
             [

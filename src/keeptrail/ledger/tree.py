@@ -4,7 +4,7 @@ The pure core (:mod:`.merkle`, :mod:`.proof`) knows nothing of storage; this mod
 place that decides what a store keeps, and it keeps it in SQL any backend speaks (plain
 ``SELECT``/``INSERT``/``UPDATE`` with one placeholder style), so the PostgreSQL backend reuses it:
 
-* every event row carries its ``leaf_index`` and ``leaf_hash``;
+* ``leaves(leaf_index, id, partition, leaf_hash)`` holds every event's leaf, kept after a purge;
 * ``ledger_nodes(level, idx, hash)`` holds the perfect subtrees of every :data:`NODE_STRIDE`-th
   level above the leaves (4, 8, 12, …), tile-style: about ``n / 15`` rows for ``n`` leaves, and
   any node costs one range read of at most ``2**(NODE_STRIDE - 1)`` hashes and as many hashings;
@@ -81,7 +81,7 @@ class LedgerSQL:
     def leaf_range(self) -> str:
         p = self.p
         return (
-            f"SELECT leaf_hash FROM events WHERE leaf_index >= {p} AND leaf_index < {p}"
+            f"SELECT leaf_hash FROM leaves WHERE leaf_index >= {p} AND leaf_index < {p}"
             " ORDER BY leaf_index"
         )
 

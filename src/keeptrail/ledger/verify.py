@@ -16,6 +16,15 @@ Two layers of evidence, reported together, first damaged leaf first:
    located to the leaves between the last checkpoint that still matches and the first that
    does not — one batch, or one leaf when batches are single events.
 
+Since storage shape v2 (docs/storage.md) a row is its sealed canonical bytes plus clear
+columns: the store opens the seal (a value that does not authenticate — altered, or moved from
+another row or partition — is ``modified``), hashes the bytes, and holds the clear columns
+against the opened event (an edited clear column is ``modified`` too). A missing key stops the
+run with an error naming the partition. Leaves whose events a retention purge removed are not
+damage: they are reported in :attr:`Report.purged` with the purge event, and their stored leaf
+hashes still have to match the signed checkpoints. The store only accepts a purge whose purge
+event is itself a leaf, so dropping a partition by hand and calling it purged is ``missing``.
+
 Memory stays flat: rows stream in chunks into a :class:`~keeptrail.ledger.merkle.Frontier`.
 """
 
@@ -73,6 +82,26 @@ class Finding:
 
 
 @dataclass(slots=True)
+class PurgedRange:
+    """Leaves of one partition whose events a retention purge removed (not damage).
+
+    ``first``/``last`` span the partition's purged leaves; ``runs`` lists up to
+    :data:`MAX_RUNS` inclusive runs of consecutive purged leaf indexes (other partitions'
+    leaves interleave), ``events`` counts them all.
+    """
+
+    partition: str
+    purge_event: str | None
+    first: int
+    last: int
+    events: int = 0
+    runs: list[tuple[int, int]] = field(default_factory=list)
+
+
+MAX_RUNS: Final = 20
+
+
+@dataclass(slots=True)
 class Report:
     """The outcome of one verification run."""
 
@@ -82,6 +111,7 @@ class Report:
     external_checked: int = 0
     elapsed: float = 0.0
     findings: list[Finding] = field(default_factory=list)
+    purged: list[PurgedRange] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -108,6 +138,7 @@ class Report:
             "events_per_second": round(self.size / self.elapsed) if self.elapsed else None,
             "first": asdict(first) if first else None,
             "findings": [asdict(f) for f in self.findings],
+            "purged": [asdict(p) for p in self.purged],
         }
 
 
@@ -157,6 +188,7 @@ def verify_ledger(
         if progress:
             progress(len(chunk))
     walker.finish(stored_sizes[-1] if stored_sizes else None)
+    report.purged = list(walker.purged.values())
     report.size = walker.frontier.size
     report.root = walker.frontier.root()
     if store.ledger_frontier() != walker.frontier and not findings:
@@ -261,6 +293,8 @@ class _Walker:
         self.ids: dict[int, str] = {}  # ids of the first leaf after each target
         self.checkpoint_reported = False
         self.row_damage_at: int | None = None
+        self.purged: dict[str, PurgedRange] = {}
+        self.last_purged: str | None = None  # the partition of the previous leaf, if purged
 
     def feed(self, chunk: list[LeafRow]) -> None:
         """Check one chunk of rows and grow the tree with their recomputed leaf hashes."""
@@ -268,7 +302,11 @@ class _Walker:
         hashes: list[bytes] = []
         for row in chunk:
             index = row.leaf_index
-            if index != self.expected or row.stored_hash != row.computed_hash:
+            if row.purged_by is not None:
+                self._purged(row)
+            else:
+                self.last_purged = None
+            if index != self.expected or row.stored_hash != row.computed_hash or row.problem:
                 self._row_damage(row)
             delta = row.seq - index
             if delta != self.delta or self.suspect is not None:
@@ -322,6 +360,20 @@ class _Walker:
             )
         )
 
+    def _purged(self, row: LeafRow) -> None:
+        """Extend the purged range of the row's partition (a purge is not damage)."""
+        index, name = row.leaf_index, row.partition
+        span = self.purged.get(name)
+        if span is None:
+            span = self.purged[name] = PurgedRange(name, row.purged_by, index, index)
+        span.last = index
+        span.events += 1
+        if self.last_purged == name and span.runs and span.runs[-1][1] == index - 1:
+            span.runs[-1] = (span.runs[-1][0], index)
+        elif len(span.runs) < MAX_RUNS:
+            span.runs.append((index, index))
+        self.last_purged = name
+
     def _row_damage(self, row: LeafRow) -> None:
         index = row.leaf_index
         if self.row_damage_at is None:
@@ -329,6 +381,16 @@ class _Walker:
         if len(self.out) >= MAX_FINDINGS:
             return
         event_id = _uuid(row.event_id)
+        if row.problem:
+            self.out.append(
+                Finding(
+                    row.problem_kind,
+                    f"event {event_id} at leaf {index}: {row.problem}",
+                    index,
+                    event_id,
+                )
+            )
+            return
         if index > self.expected:
             self.out.append(
                 Finding(

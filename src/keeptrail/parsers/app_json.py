@@ -29,7 +29,6 @@ from keeptrail.event import (
     DetailValue,
     Event,
     datetime_to_micros,
-    unparsed,
 )
 from keeptrail.netaddr import canonical_ip
 from keeptrail.parsers.base import LineAssembler, StreamContext
@@ -223,8 +222,7 @@ class AppJsonAssembler(LineAssembler):
         return event
 
     def _invalid(self, line: str, problem: str) -> Event:
-        event = unparsed(line, self._ctx.reference_us, host=self._ctx.host)
-        event.reason = "invalid_app_event"
+        event = self._unparsed(line, "invalid_app_event")
         event.details["problem"] = problem[:512]
         event.collector_parser = "unparsed"
         return event

@@ -13,6 +13,11 @@ The assembler keys open events by ``(node, serial)`` and emits one:
   event;
 * when more than ``max_open`` events are open (the oldest goes first) — so memory stays
   bounded and nothing waits forever;
+* when one event holds ``max_lines`` records or ``max_chars`` characters (a serial that
+  never ends, an argv of megabytes), or all open events together hold more than
+  ``max_held_chars``, the oldest first: the event is emitted as it is, with
+  ``details.held_limit`` (``lines``, ``chars`` or ``stream``) saying why, and the records
+  of it still to come start a new, partial event;
 * at :meth:`flush`, as complete as it got.
 
 Records arriving out of order or interleaved with other events are still grouped; a record
@@ -29,6 +34,7 @@ from keeptrail.event import Event, unparsed
 from keeptrail.parsers.auditd_map import build
 from keeptrail.parsers.auditd_records import Record, parse_record
 from keeptrail.parsers.base import StreamContext
+from keeptrail.parsers.holding import Held, HeldRecords
 
 NAME: Final = "auditd"
 
@@ -64,15 +70,14 @@ def sniff(line: str) -> bool:
     return parse_record(line) is not None
 
 
-class _Open:
+class _Open(Held):
     """The records of one event seen so far, with their lines."""
 
-    __slots__ = ("lines", "records", "seen_at", "start")
+    __slots__ = ("records", "seen_at")
 
     def __init__(self, record: Record, line: str, start: int, seen_at: int) -> None:
+        super().__init__(line, start)
         self.records = [record]
-        self.lines = [line]
-        self.start = start
         self.seen_at = seen_at
 
 
@@ -85,9 +90,14 @@ class AuditdAssembler:
         *,
         max_open: int = 256,
         max_idle: int = 128,
+        max_lines: int = 4096,
+        max_chars: int = 8 << 20,
+        max_held_chars: int = 64 << 20,
     ) -> None:
         self._ctx = ctx
-        self._open: dict[tuple[str | None, int], _Open] = {}
+        self._open: HeldRecords[tuple[str | None, int], _Open] = HeldRecords(
+            max_lines=max_lines, max_chars=max_chars, max_held_chars=max_held_chars
+        )
         self._max_open = max_open
         self._max_idle = max_idle
         self._fed = 0
@@ -107,50 +117,54 @@ class AuditdAssembler:
         out: list[Event] = []
         key = (record.node, record.serial)
         self._fed += 1
+        open_ = self._open
         if is_single_record(record.type):
             out.append(self._emit(_Open(record, line, start, self._fed)))
         else:
-            group = self._open.get(key)
+            group = open_.get(key)
             if group is None:
-                group = self._open[key] = _Open(record, line, start, self._fed)
+                group = _Open(record, line, start, self._fed)
+                open_.put(key, group)
             else:
                 group.records.append(record)
-                group.lines.append(line)
                 group.seen_at = self._fed
+                open_.add(group, line)
             if record.type == "EOE":
-                out.append(self._emit(self._open.pop(key)))
-        # Staleness is checked every few records (cheap), the bound on every one.
-        if len(self._open) > self._max_open or (self._open and self._fed % self._every == 0):
+                out.append(self._emit(open_.take(key)))
+            else:
+                limit = open_.full(group)
+                if limit is not None:
+                    out.append(self._emit(open_.take(key), limit=limit))
+        # Staleness is checked every few records (cheap), the bounds on every one.
+        stale_check = len(open_) > 0 and self._fed % self._every == 0
+        if stale_check or len(open_) > self._max_open or open_.over():
             self._evict(out)
         return out
 
     def _evict(self, out: list[Event]) -> None:
-        """Emit the oldest open events beyond the bound, and those gone stale."""
+        """Emit the oldest open events beyond the bounds, and those gone stale."""
         open_ = self._open
         while len(open_) > self._max_open:
-            out.append(self._emit(open_.pop(next(iter(open_)))))
+            out.append(self._emit(open_.take(open_.oldest()[0])))
+        while open_.over():
+            out.append(self._emit(open_.take(open_.oldest()[0]), limit="stream"))
         idle_before = self._fed - self._max_idle
-        while open_:
-            oldest_key = next(iter(open_))
-            if open_[oldest_key].seen_at >= idle_before:
+        while len(open_):
+            key, group = open_.oldest()
+            if group.seen_at >= idle_before:
                 break
-            out.append(self._emit(open_.pop(oldest_key)))
+            out.append(self._emit(open_.take(key)))
 
     def flush(self) -> list[Event]:
         """The input ended: emit every open event in the order it started."""
-        events = [self._emit(group) for group in self._open.values()]
-        self._open.clear()
-        return events
+        return [self._emit(group) for group in self._open.clear()]
 
     def pending_since(self) -> int | None:
         """Start offset of the oldest line of an event still open."""
-        # Open events are kept in the order their first line arrived, i.e. by offset.
-        for group in self._open.values():
-            return group.start
-        return None
+        return self._open.oldest_start()
 
-    def _emit(self, group: _Open) -> Event:
-        raw = group.lines[0] if len(group.lines) == 1 else "\n".join(group.lines)
+    def _emit(self, group: _Open, *, limit: str | None = None) -> Event:
+        raw = group.raw
         try:
             event = build(group.records, self._ctx.host)
         except (ValueError, KeyError, IndexError, OverflowError) as exc:  # never lose the lines
@@ -160,9 +174,7 @@ class AuditdAssembler:
             event.collector_parser = "unparsed"
         else:
             event.collector_parser = NAME
-        event.raw = raw
-        event.collector_offset = group.start
-        return event
+        return group.stamp(event, limit)
 
 
 def assembler(ctx: StreamContext) -> AuditdAssembler:

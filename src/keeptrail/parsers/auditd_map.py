@@ -23,6 +23,7 @@ from keeptrail.parsers.auditd_records import (
     sockaddr,
     text,
 )
+from keeptrail.parsers.numerals import UINT32_MAX, ascii_int
 
 # type -> (category, action) for records that are an event on their own.
 _SIMPLE: Final[dict[str, tuple[str, str]]] = {
@@ -121,7 +122,7 @@ def _uid_name(record: Record, key: str) -> tuple[str | None, int | None]:
     raw = record.fields.get(key)
     if raw is None or raw in UNSET_IDS:
         return None, None
-    number = int(raw) if raw.isdigit() and len(raw) < 11 else None
+    number = ascii_int(raw, max_value=UINT32_MAX)
     name = record.enriched.get(key.upper())
     if name is not None:
         name = name.strip('"')

@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from keeptrail.parsers.numerals import UINT32_MAX, ascii_int, epoch_micros
+
 _HEADER: Final = re.compile(
     r"(?:node=(?P<node>\S{1,255}) )?type=(?P<type>[A-Z0-9_\[\]]{1,40}) "
     r"msg=audit\((?P<sec>\d{1,12})\.(?P<frac>\d{1,6}):(?P<serial>\d{1,20})\):?"
@@ -97,9 +99,14 @@ def parse_record(line: str) -> Record | None:
         merged.update(fields)
         del merged["msg"]
         fields = merged
-    node, kind, sec, frac, serial = m.groups()
-    micros = int(frac) * 10 ** (6 - len(frac))
-    return Record(node, kind, int(sec) * 1_000_000 + micros, int(serial), fields, enriched)
+    node, kind, sec, frac, serial_text = m.groups()
+    # The header's numbers are the record's identity: unreadable ones (Unicode digits, a time
+    # past year 9999, a serial wider than the kernel's 32 bits) mean it is not a record.
+    time_us = epoch_micros(f"{sec}.{frac}")
+    serial = ascii_int(serial_text, max_value=UINT32_MAX)
+    if time_us is None or serial is None:
+        return None
+    return Record(node, kind, time_us, serial, fields, enriched)
 
 
 def is_hex(value: str) -> bool:
@@ -157,12 +164,9 @@ def execve_argv(records: list[dict[str, str]]) -> list[str]:
     merged: dict[str, str] = {}
     for fields in records:
         merged.update(fields)
-    try:
-        argc = int(merged.get("argc", "0"))
-    except ValueError:
-        argc = 0
+    argc = min(ascii_int(merged.get("argc"), max_value=UINT32_MAX) or 0, 100_000)
     argv: list[str] = []
-    for i in range(min(argc, 100_000)):
+    for i in range(argc):
         key = f"a{i}"
         value = merged.get(key)
         if value is None:

@@ -13,15 +13,17 @@ from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Protocol
 
-from keeptrail.event import Event
+from keeptrail.event import Event, unparsed
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class SyslogMessage:
     """One syslog line after its framing is removed.
 
     ``time`` is integer microseconds since the epoch, UTC. ``program`` is the syslog tag
-    without its ``[pid]`` (``sshd``, ``sudo``, ``useradd``, ``su(pam_unix)``...).
+    without its ``[pid]`` (``sshd``, ``sudo``, ``useradd``, ``su(pam_unix)``...). Parsers treat
+    it as read-only; it is not ``frozen`` because one is built for every line and a frozen
+    dataclass's ``__init__`` costs twice as much (measured: 1.4 µs against 0.7 µs).
     """
 
     time: int
@@ -106,6 +108,10 @@ class LineAssembler:
 
     def pending_since(self) -> int | None:
         return None
+
+    def _unparsed(self, line: str, reason: str) -> Event:
+        """An ``unparsed`` event for a line this format does not know, at the reference time."""
+        return unparsed(line, self._ctx.reference_us, host=self._ctx.host, reason=reason)
 
 
 class StreamFormat(Protocol):

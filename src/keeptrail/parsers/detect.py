@@ -59,31 +59,10 @@ def parse_line(line: str, ctx: FrameContext, fmt: str = "auto") -> Event:
         event = unparsed(line, ctx.reference_us, reason="no_syslog_framing")
         event.collector_parser = "unparsed"
         return event
-    event_or_none: Event | None = None
-    parser_name = "unparsed"
     if fmt == "auto":
-        program = msg.program
-        if msg.message.startswith("pam_"):
-            # sshd, sudo, su... relay their PAM modules' lines; those are PAM's own format,
-            # so skip the program's parser, which would only decline them.
-            name: str | None = "pam"
-        else:
-            name = _BY_PROGRAM.get(program)
-            if name is None and "(" in program:  # "su(pam_unix)": old PAM tags
-                name = _BY_PROGRAM.get(program.partition("(")[0])
-        if name is not None:
-            event_or_none = FORMATS[name](msg)
-            parser_name = name
-        if (
-            event_or_none is None
-            and name != "pam"
-            and ("pam_" in msg.message or "(pam_" in program)
-        ):
-            event_or_none = pam.parse(msg)
-            parser_name = "pam"
+        event_or_none, parser_name = parse_message(msg)
     else:
-        event_or_none = FORMATS[fmt](msg)
-        parser_name = fmt
+        event_or_none, parser_name = FORMATS[fmt](msg), fmt
     if event_or_none is None:
         event = unparsed(line, msg.time, host=msg.host, reason="no_parser_matched")
         event.details["program"] = msg.program
@@ -97,17 +76,19 @@ def parse_line(line: str, ctx: FrameContext, fmt: str = "auto") -> Event:
 def parse_message(msg: SyslogMessage) -> tuple[Event | None, str]:
     """Hand an already framed message (journald, a syslog listener) to its program's parser.
 
-    The choice is :func:`parse_line`'s automatic one (by program, PAM lines to PAM, old
+    This is the automatic choice, :func:`parse_line`'s too (by program, PAM lines to PAM, old
     ``su(pam_unix)`` tags); returns the event, or ``None`` when no parser understood the
     message, with the name of the parser that answered (``"unparsed"`` if none did). ``raw``
     and the collector fields are the caller's to fill.
     """
     program = msg.program
     if msg.message.startswith("pam_"):
+        # sshd, sudo, su... relay their PAM modules' lines; those are PAM's own format,
+        # so skip the program's parser, which would only decline them.
         name: str | None = "pam"
     else:
         name = _BY_PROGRAM.get(program)
-        if name is None and "(" in program:
+        if name is None and "(" in program:  # "su(pam_unix)": old PAM tags
             name = _BY_PROGRAM.get(program.partition("(")[0])
     event: Event | None = None
     if name is not None:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import orjson
-
 from keeptrail.event import Event, unparsed
 from keeptrail.parsers.base import LineAssembler, StreamContext, SyslogMessage
 from keeptrail.parsers.detect import parse_message
+from keeptrail.parsers.json_line import json_object
+from keeptrail.parsers.numerals import TIME_US_MAX, UINT32_MAX, ascii_int
 
 NAME: Final = "journald"
 
@@ -62,23 +62,15 @@ def _field(entry: dict[str, Any], key: str) -> str | None:
     return None
 
 
-def _micros(value: str | None) -> int | None:
-    if value is None or not value.isdigit() or len(value) > 19:
-        return None
-    return int(value)
-
-
 def build(entry: dict[str, Any], ctx: StreamContext) -> Event:
     """The event for one decoded journal entry (unparsed when no parser knows its message)."""
-    time = _micros(_field(entry, "__REALTIME_TIMESTAMP")) or ctx.reference_us
+    time = (
+        ascii_int(_field(entry, "__REALTIME_TIMESTAMP"), max_value=TIME_US_MAX) or ctx.reference_us
+    )
     host = _field(entry, "_HOSTNAME") or ctx.host
     program = _field(entry, "SYSLOG_IDENTIFIER") or _field(entry, "_COMM") or ""
     pid_text = _field(entry, "SYSLOG_PID") or _field(entry, "_PID")
-    pid = (
-        int(pid_text)
-        if pid_text is not None and pid_text.isdigit() and len(pid_text) < 10
-        else None
-    )
+    pid = ascii_int(pid_text, max_value=UINT32_MAX)
     message = message_text(entry.get("MESSAGE"))
     event: Event | None = None
     parser = "unparsed"
@@ -108,15 +100,11 @@ class JournaldAssembler(LineAssembler):
 
     def parse(self, line: str) -> Event:
         """Parse one export line; anything that is not a journal entry is ``unparsed``."""
-        try:
-            entry = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            entry = None
-        if isinstance(entry, dict):
+        entry = json_object(line)
+        if entry is not None:
             event = build(entry, self._ctx)
         else:
-            event = unparsed(line, self._ctx.reference_us, host=self._ctx.host)
-            event.reason = "not_a_journal_entry"
+            event = self._unparsed(line, "not_a_journal_entry")
             event.collector_parser = "unparsed"
         return event
 

@@ -11,7 +11,10 @@ A request whose final stage never comes (a stage-only audit policy, ``omitStages
 dropped: when more than ``max_held`` requests are held (the oldest first), and at
 :meth:`~K8sAuditAssembler.flush`, it is emitted from its latest stage with
 ``details.stage`` saying which, and ``outcome: unknown`` unless that stage has a response
-code.
+code. Memory is bounded by size too: a request holding ``max_lines`` stage lines (a stage
+repeated without end) or ``max_chars`` characters, and the oldest requests while all held
+lines together exceed ``max_held_chars``, are emitted the same way with ``details.held_limit``
+(``lines``, ``chars`` or ``stream``); a later line of that ``auditID`` is held afresh.
 
 The actor is ``user.username`` (the authenticated, real user); an ``impersonatedUser`` is the
 effective user. Secrets reads, exec/attach/port-forward into pods, RBAC changes and anonymous
@@ -28,6 +31,7 @@ import orjson
 from keeptrail.event import DetailValue, Event, parse_time, unparsed
 from keeptrail.netaddr import canonical_ip
 from keeptrail.parsers.base import StreamContext
+from keeptrail.parsers.holding import Held, HeldRecords
 
 NAME: Final = "k8s_audit"
 
@@ -187,21 +191,30 @@ def build(doc: dict[str, Any], host: str | None, fallback_us: int) -> Event:
     return event
 
 
-class _Held:
-    __slots__ = ("doc", "lines", "start")
+class _Held(Held):
+    __slots__ = ("doc",)
 
     def __init__(self, doc: dict[str, Any], line: str, start: int) -> None:
+        super().__init__(line, start)
         self.doc = doc
-        self.lines = [line]
-        self.start = start
 
 
 class K8sAuditAssembler:
     """Emits one event per request, at its final stage (see the module docstring)."""
 
-    def __init__(self, ctx: StreamContext, *, max_held: int = 4096) -> None:
+    def __init__(
+        self,
+        ctx: StreamContext,
+        *,
+        max_held: int = 4096,
+        max_lines: int = 64,  # a request has at most three stages before its last
+        max_chars: int = 8 << 20,
+        max_held_chars: int = 64 << 20,
+    ) -> None:
         self._ctx = ctx
-        self._held: dict[str, _Held] = {}
+        self._held: HeldRecords[str, _Held] = HeldRecords(
+            max_lines=max_lines, max_chars=max_chars, max_held_chars=max_held_chars
+        )
         self._max_held = max_held
 
     def feed(self, line: str, start: int) -> list[Event]:
@@ -216,38 +229,41 @@ class K8sAuditAssembler:
             return [self._unparsed(line, start, "not_a_k8s_audit_event")]
         audit_id = doc.get("auditID")
         stage = doc.get("stage")
+        held_ = self._held
         if isinstance(audit_id, str) and not (isinstance(stage, str) and stage in _FINAL):
-            held = self._held.get(audit_id)
+            held = held_.get(audit_id)
             if held is None:
-                self._held[audit_id] = _Held(doc, line, start)
+                held = _Held(doc, line, start)
+                held_.put(audit_id, held)
             else:
                 held.doc = doc
-                held.lines.append(line)
+                held_.add(held, line)
             out: list[Event] = []
-            while len(self._held) > self._max_held:
-                out.append(self._emit(self._held.pop(next(iter(self._held)))))
+            limit = held_.full(held)
+            if limit is not None:
+                out.append(self._emit(held_.take(audit_id), limit=limit))
+            while len(held_) > self._max_held:
+                out.append(self._emit(held_.take(held_.oldest()[0])))
+            while held_.over():
+                out.append(self._emit(held_.take(held_.oldest()[0]), limit="stream"))
             return out
-        held = self._held.pop(audit_id, None) if isinstance(audit_id, str) else None
-        if held is None:
+        if not (isinstance(audit_id, str) and audit_id in held_):
             return [self._emit(_Held(doc, line, start))]
+        held = held_.take(audit_id)
         held.doc = doc
         held.lines.append(line)
         return [self._emit(held)]
 
     def flush(self) -> list[Event]:
         """Emit every request still waiting for its final stage, from its latest stage."""
-        events = [self._emit(held) for held in self._held.values()]
-        self._held.clear()
-        return events
+        return [self._emit(held) for held in self._held.clear()]
 
     def pending_since(self) -> int | None:
         """Start offset of the oldest held stage line."""
-        for held in self._held.values():
-            return held.start
-        return None
+        return self._held.oldest_start()
 
-    def _emit(self, held: _Held) -> Event:
-        raw = held.lines[0] if len(held.lines) == 1 else "\n".join(held.lines)
+    def _emit(self, held: _Held, *, limit: str | None = None) -> Event:
+        raw = held.raw
         try:
             event = build(held.doc, self._ctx.host, self._ctx.reference_us)
         except (TypeError, ValueError, AttributeError) as exc:
@@ -257,9 +273,7 @@ class K8sAuditAssembler:
             event.collector_parser = "unparsed"
         else:
             event.collector_parser = NAME
-        event.raw = raw
-        event.collector_offset = held.start
-        return event
+        return held.stamp(event, limit)
 
     def _unparsed(self, line: str, start: int, reason: str) -> Event:
         event = unparsed(line, self._ctx.reference_us, host=self._ctx.host, reason=reason)

@@ -22,9 +22,10 @@ import re
 from datetime import datetime
 from typing import Final
 
-from keeptrail.event import DetailValue, Event, datetime_to_micros, unparsed
-from keeptrail.netaddr import canonical_ip
+from keeptrail.event import DetailValue, Event, datetime_to_micros
+from keeptrail.netaddr import ip_or_hostname
 from keeptrail.parsers.base import LineAssembler, StreamContext
+from keeptrail.parsers.numerals import ascii_int
 from keeptrail.parsers.sql_command import command_tag, is_ddl
 
 NAME: Final = "mariadb_audit"
@@ -66,9 +67,7 @@ class MariadbAuditAssembler(LineAssembler):
         m = _LINE.fullmatch(line)
         event = self._event(m) if m is not None else None
         if event is None:
-            event = unparsed(
-                line, self._ctx.reference_us, host=self._ctx.host, reason="no_parser_matched"
-            )
+            event = self._unparsed(line, "no_parser_matched")
         event.collector_parser = NAME
         return event
 
@@ -83,8 +82,8 @@ class MariadbAuditAssembler(LineAssembler):
             if len(self._minutes) > 4096:
                 self._minutes.clear()
             self._minutes[ts[:14]] = minute
-        seconds = int(ts[15:17])
-        return None if seconds > 60 else minute + seconds * 1_000_000
+        seconds = ascii_int(ts[15:17], max_value=60)
+        return None if seconds is None else minute + seconds * 1_000_000
 
     def _event(self, m: re.Match[str]) -> Event | None:
         stamp = self._time(m["ts"])
@@ -134,11 +133,6 @@ class MariadbAuditAssembler(LineAssembler):
             e.actor_name, e.actor_type = user, "user"
         if db and e.target_resource is None:
             e.target_resource, e.target_resource_type = db, "database"
-        host = m["host"]
-        ip = canonical_ip(host)
-        if ip is not None:
-            e.source_ip = ip
-        elif re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", host):
-            e.source_host = host
+        e.source_ip, e.source_host = ip_or_hostname(m["host"])
         e.details = details
         return e

@@ -7,9 +7,25 @@ entry continue the previous one, which is therefore held until the next entry st
 
 The user is named only on ``Connect``; the assembler remembers, per thread id, the user,
 host and database, and gives later ``Query``/``Init DB``/``Quit`` lines of that thread the same
-actor (``Quit`` forgets the thread). Header lines (``mysqld, Version: ... started with:``) are
-one ``db.server_start`` event. Error-log lines (``[Warning] Access denied for user 'u'@'h'``)
-are read too, so the same format name covers both files.
+actor (``Quit`` forgets the thread). It remembers at most :data:`MAX_THREADS` threads, the
+least recently active forgotten first (a connection pool's busy threads stay), so a stream of
+connections without ``Quit`` cannot grow memory without end; a forgotten thread's later lines
+have no actor. Header lines (``mysqld, Version: ... started with:``) are one
+``db.server_start`` event. Error-log lines (``[Warning] Access denied for user 'u'@'h'``) are
+read too, so the same format name covers both files.
+
+A statement's text is the client's, newlines included, so a continuation line can look
+exactly like an entry (``\t\t7 Connect\troot@6.6.6.6 on prod``). Two rules keep such text
+from naming who a thread is: while a ``Query``/``Execute``/``Prepare`` is held, a
+``Connect`` line without a time column continues the statement instead of starting an entry;
+and when the stream's first entry has MySQL 5.7+'s per-entry ISO timestamp, no line without a
+time column starts an entry at all (decided once, by the first entry, which a client's text
+cannot be). The cost, in pre-5.7 logs only (which write the time only when
+it changes): a real ``Connect`` written in the same second as the statement before it is read
+as part of that statement (its text stays in the statement and ``raw``, nothing is lost, but
+that thread's later lines have no actor). Forged ``Quit``/``Init DB``/``Query`` lines remain
+possible in pre-5.7 logs: they are as common after a statement as real ones, so they cannot be
+told apart there (5.7+ logs are not affected).
 """
 
 from __future__ import annotations
@@ -19,7 +35,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Final
 
 from keeptrail.event import DetailValue, Event, datetime_to_micros, unparsed
-from keeptrail.netaddr import canonical_ip
+from keeptrail.netaddr import ip_or_hostname
 from keeptrail.parsers.base import StreamContext
 from keeptrail.parsers.sql_command import command_tag, is_ddl
 
@@ -72,6 +88,8 @@ _ERRLOG = re.compile(
     r"\[(?P<level>Note|Warning|ERROR|Error|System)\](?: \[MY-\d+\] \[\w+\])? (?P<msg>.*)"
 )
 _MAX_LINES: Final = 10_000
+MAX_THREADS: Final = 65_536
+_STATEMENTS: Final = frozenset({"Query", "Execute", "Prepare"})
 
 
 def sniff(line: str) -> bool:
@@ -92,14 +110,20 @@ def assembler(ctx: StreamContext) -> MysqlAssembler:
 class MysqlAssembler:
     """Holds the current entry until the next starts; remembers each thread's login."""
 
-    __slots__ = ("_ctx", "_last_time", "_lines", "_start", "_threads")
+    __slots__ = ("_ctx", "_held_cmd", "_last_time", "_lines", "_stamped", "_start", "_threads")
 
     def __init__(self, ctx: StreamContext) -> None:
         self._ctx = ctx
         self._lines: list[str] = []
         self._start: int | None = None
+        # The command of the entry started last ("" for headers and error lines); after a
+        # record cut at _MAX_LINES it still says what the lines that follow continue.
+        self._held_cmd = ""
+        # Whether the stream's first entry had an ISO (5.7+) time column, so every entry has
+        # one. Decided once: a later line, which may be a client's text, cannot change it.
+        self._stamped: bool | None = None
         self._last_time = ctx.reference_us
-        self._threads: dict[str, tuple[str, str, str]] = {}
+        self._threads: dict[str, tuple[str, str, str]] = {}  # least recently used first
 
     def pending_since(self) -> int | None:
         """Start offset of the held entry."""
@@ -108,9 +132,21 @@ class MysqlAssembler:
     def feed(self, line: str, start: int) -> list[Event]:
         """Take one line; return the entry it completes."""
         starts = _HEADER.match(line) is not None or _ERRLOG.match(line) is not None
+        cmd = ""
         if not starts:
             m = _ENTRY.match(line)
-            starts = m is not None and (m["ts"] is not None or line[:1] in " \t")
+            if m is not None:
+                cmd = m["cmd"]
+                if m["ts"] is not None:
+                    starts = True
+                    if self._stamped is None:
+                        self._stamped = "T" in m["ts"]
+                elif line[:1] in " \t":
+                    if self._stamped is None:
+                        self._stamped = False
+                    starts = not self._stamped and not (
+                        cmd == "Connect" and self._held_cmd in _STATEMENTS
+                    )
         if starts:
             if (
                 self._lines
@@ -121,7 +157,7 @@ class MysqlAssembler:
                 self._lines.append(line)  # the header's own second and third lines
                 return []
             out = self.flush()
-            self._lines, self._start = [line], start
+            self._lines, self._start, self._held_cmd = [line], start, cmd
             return out
         if self._start is not None:
             self._lines.append(line)
@@ -174,7 +210,8 @@ class MysqlAssembler:
         thread, cmd = m["id"], m["cmd"]
         arg = "\n".join([m["arg"], *lines[1:]]).rstrip()
         details: dict[str, DetailValue] = {"thread_id": thread, "command": cmd}
-        user, host, db = self._threads.get(thread, ("", "", ""))
+        known = self._threads.get(thread)
+        user, host, db = known or ("", "", "")
         e = _base(time, "db.command")
         if cmd == "Connect":
             denied = _denied(arg)
@@ -183,7 +220,7 @@ class MysqlAssembler:
             c = _CONNECT.fullmatch(arg)
             if c is not None:
                 user, host, db = c["user"], c["host"], c["db"] or ""
-                self._threads[thread] = (user, host, db)
+                known = (user, host, db)
                 e.action, e.outcome, e.category = "db.login", "success", "authentication"
                 if c["via"]:
                     details["via"] = c["via"]
@@ -193,8 +230,8 @@ class MysqlAssembler:
                 details["argument"] = arg
         elif cmd == "Init DB":
             db = arg
-            if thread in self._threads:
-                self._threads[thread] = (user, host, db)
+            if known is not None:
+                known = (user, host, db)
             e.action, e.outcome = "db.query", "success"
             details["statement"] = f"USE {arg}"
             details["command_tag"] = "USE"
@@ -206,10 +243,11 @@ class MysqlAssembler:
             if tag is not None:
                 details["command_tag"] = tag
         elif cmd == "Quit":
-            self._threads.pop(thread, None)
+            known = None  # the thread is forgotten
             e.action, e.outcome, e.category = "db.logout", "success", "session"
         elif arg:
             details["argument"] = arg
+        self._remember(thread, known)
         if user:
             e.actor_name, e.actor_type = user, "user"
         if db:
@@ -217,6 +255,16 @@ class MysqlAssembler:
         _source(e, host)
         e.details = details
         return e
+
+    def _remember(self, thread: str, known: tuple[str, str, str] | None) -> None:
+        """Store (or forget) a thread's login as its most recently used; evict beyond the cap."""
+        threads = self._threads
+        threads.pop(thread, None)
+        if known is None:
+            return
+        threads[thread] = known
+        if len(threads) > MAX_THREADS:
+            del threads[next(iter(threads))]
 
     def _error_line(self, m: re.Match[str], msg: str) -> Event:
         e = _base(self._time(m["ts"]), "db.message")
@@ -252,13 +300,8 @@ def _access_denied(
 
 
 def _source(e: Event, host: str) -> None:
-    if not host:
-        return
-    ip = canonical_ip(host)
-    if ip is not None:
-        e.source_ip = ip
-    elif re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", host):
-        e.source_host = host
+    if host:
+        e.source_ip, e.source_host = ip_or_hostname(host)
 
 
 def _parse_time(text: str, ctx: StreamContext) -> int | None:

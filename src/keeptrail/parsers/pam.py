@@ -21,8 +21,9 @@ import re
 from typing import Final
 
 from keeptrail.event import DetailValue, Event
-from keeptrail.netaddr import canonical_ip
+from keeptrail.netaddr import split_remote
 from keeptrail.parsers.base import SyslogMessage
+from keeptrail.parsers.numerals import UINT32_MAX, ascii_int, put_int
 
 # Tags that only ever carry PAM lines, plus the old "service(pam_unix)" tags seen in the wild.
 PROGRAMS: Final = frozenset(
@@ -76,7 +77,6 @@ _EXPIRED = re.compile(
     r"(?:account (?P<acct>.+?) has expired|expired password for user (?P<pw>.+?))"
     r" \((?P<why>[^)]*)\)"
 )
-_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252}[A-Za-z0-9])?")
 _SU_LIKE: Final = frozenset({"su", "su-l", "sudo", "sudo-i", "runuser", "runuser-l"})
 
 
@@ -155,7 +155,9 @@ def _parse_body(
         if m is None:
             return None
         event = _auth(msg, body[m.end() :], service, base, ok=False)
-        event.details["attempts"] = int(m[1]) + 1
+        more = ascii_int(m[1], max_value=UINT32_MAX - 1)
+        if more is not None:
+            event.details["attempts"] = more + 1
         return event
     if first == "p" and body.startswith("password changed for "):
         return _password_changed(msg, body[21:], service, base)
@@ -163,14 +165,19 @@ def _parse_body(
         return _expired(msg, body, service, base)
     if first == "u" and " tally " in body:
         m = _TALLY.fullmatch(body)
-        if m is not None and int(m["tally"]) > int(m["deny"]):
-            event = _failure(msg, service, base, "account_locked", action="pam.account")
-            event.actor_name = m["user"]
-            event.actor_uid = int(m["uid"])
-            event.details["tally"] = int(m["tally"])
-            event.details["deny"] = int(m["deny"])
-            return event
-        return None
+        if m is None:
+            return None
+        # Whether the account is locked is read from the numbers: unreadable ones, no event.
+        tally = ascii_int(m["tally"], max_value=UINT32_MAX)
+        deny = ascii_int(m["deny"], max_value=UINT32_MAX)
+        if tally is None or deny is None or tally <= deny:
+            return None
+        event = _failure(msg, service, base, "account_locked", action="pam.account")
+        event.actor_name = m["user"]
+        event.actor_uid = ascii_int(m["uid"], max_value=UINT32_MAX)
+        event.details["tally"] = tally
+        event.details["deny"] = deny
+        return event
     if first == "C":
         m = _FAILLOCK.fullmatch(body)
         if m is not None:
@@ -231,8 +238,7 @@ def _auth(
         # su/sudo: the requesting user is ruser, the account asked for is user.
         event.actor_name = ruser
         event.actor_effective_user = user
-        if uid.isdigit():
-            event.actor_uid = int(uid)
+        event.actor_uid = ascii_int(uid, max_value=UINT32_MAX)
     else:
         event.actor_name = user
         if ruser is not None:
@@ -245,9 +251,7 @@ def _auth(
         if value:
             details[key] = value
     for key in ("uid", "euid"):
-        value = head.get(key, "")
-        if value.isdigit() and len(value) <= 10:
-            details[key] = int(value)
+        put_int(details, key, head.get(key), max_value=UINT32_MAX)
     if rhost:
         ip, host = split_remote(rhost)
         event.source_ip, event.source_host = ip, host
@@ -281,21 +285,6 @@ def _split_kv(fields: str) -> tuple[dict[str, str], str, str, str] | None:
     return head, fields[r + 7 : h].strip(), fields[h + 7 : u].strip(), fields[u + 6 :].strip()
 
 
-def split_remote(text: str) -> tuple[str | None, str | None]:
-    """(ip, host) for a remote host a log claims: an IP, a clean hostname, or neither."""
-    if not text or len(text) > 253:
-        return None, None
-    if text[0].isdigit() or ":" in text:
-        if text.startswith("::ffff:") and "." in text:
-            text = text[7:]
-        ip = canonical_ip(text)
-        if ip is not None or ":" in text:
-            return ip, None
-    if _HOSTNAME.fullmatch(text) is not None and not text.rpartition(".")[2].isdigit():
-        return None, text  # a name; an all-numeric last label is a broken IP, not a name
-    return None, None
-
-
 def _session(
     msg: SyslogMessage, rest: str, service: str, details: dict[str, DetailValue], *, opened: bool
 ) -> Event:
@@ -314,7 +303,7 @@ def _session(
     m = _UID.fullmatch(user_part)
     if m is not None:
         event.actor_name = m["name"] or None
-        event.actor_uid = int(m["uid"])
+        event.actor_uid = ascii_int(m["uid"], max_value=UINT32_MAX)
     else:
         event.actor_name = user_part or None
     event.actor_type = "user" if event.actor_name else None
@@ -323,7 +312,7 @@ def _session(
         if m is not None:
             if m["name"]:
                 details["by_user"] = m["name"]
-            details["by_uid"] = int(m["uid"])
+            put_int(details, "by_uid", m["uid"], max_value=UINT32_MAX)
         elif by:
             details["by_user"] = by
     return event

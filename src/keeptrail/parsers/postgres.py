@@ -22,10 +22,9 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-import orjson
-
 from keeptrail.event import DetailValue, Event, unparsed
 from keeptrail.parsers.base import StreamContext, SyslogMessage
+from keeptrail.parsers.json_line import json_object
 from keeptrail.parsers.postgres_message import PgRecord, to_event
 from keeptrail.parsers.postgres_prefix import FOLLOWERS, Clock, compile_prefix, split_auto
 
@@ -68,7 +67,17 @@ def assembler(ctx: StreamContext, config: PostgresConfig | None = None) -> Postg
 class PostgresAssembler:
     """Holds one stderr or csvlog record until it is complete (see the module docstring)."""
 
-    __slots__ = ("_clock", "_csv_open", "_ctx", "_head", "_kind", "_lines", "_prefix", "_start")
+    __slots__ = (
+        "_clock",
+        "_csv_open",
+        "_ctx",
+        "_head",
+        "_kind",
+        "_lines",
+        "_more",
+        "_prefix",
+        "_start",
+    )
 
     def __init__(self, ctx: StreamContext, config: PostgresConfig) -> None:
         self._ctx = ctx
@@ -79,6 +88,9 @@ class PostgresAssembler:
         self._kind = ""
         self._csv_open = False
         self._head: dict[str, str | None] = {}
+        # Continuation lines per head field, joined once when the record is built: joining
+        # each line as it comes would copy the text so far every time (quadratic).
+        self._more: dict[str, list[str]] = {}
 
     def pending_since(self) -> int | None:
         """Start offset of the held record, if any."""
@@ -88,9 +100,13 @@ class PostgresAssembler:
         """Emit the held record as it is."""
         if self._start is None:
             return []
-        lines, start, kind, head = self._lines, self._start, self._kind, self._head
-        self._lines, self._start, self._kind, self._head = [], None, "", {}
+        lines, start, kind, head, more = (
+            self._lines, self._start, self._kind, self._head, self._more,
+        )  # fmt: skip
+        self._lines, self._start, self._kind, self._head, self._more = [], None, "", {}, {}
         self._csv_open = False
+        for key, parts in more.items():
+            head[key] = "\n".join([head[key] or "", *parts])
         try:
             event = self._csv_event(lines) if kind == "csv" else self._stderr_event(head, lines)
         except Exception as exc:  # the held lines are already out of the buffer: keep them
@@ -146,7 +162,11 @@ class PostgresAssembler:
             self._lines.append(line)
             last = self._head.get("_last") or ""
             if last in self._head:
-                self._head[last] = f"{self._head[last]}\n{line}"
+                more = self._more.get(last)
+                if more is None:
+                    self._more[last] = [line]
+                else:
+                    more.append(line)
             return self._cap()
         out = self.flush()
         event = unparsed(
@@ -237,11 +257,8 @@ class PostgresAssembler:
         return to_event(rec)
 
     def _json_event(self, line: str) -> Event:
-        try:
-            doc = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            doc = None
-        if not isinstance(doc, dict):
+        doc = json_object(line)
+        if doc is None:
             return unparsed(line, self._ctx.reference_us, host=self._ctx.host, reason="bad_json")
         if isinstance(doc.get("record"), dict):  # CloudNativePG: csvlog columns as keys
             r = doc["record"]

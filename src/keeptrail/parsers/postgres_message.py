@@ -15,7 +15,8 @@ from functools import lru_cache
 from typing import Final
 
 from keeptrail.event import DetailValue, Event
-from keeptrail.netaddr import canonical_ip
+from keeptrail.netaddr import canonical_ip, is_hostname
+from keeptrail.parsers.numerals import PORT_MAX, ascii_int
 from keeptrail.parsers.sql_command import command_tag, is_ddl
 
 # Client addresses repeat; canonicalising each once is a measurable share of the parse.
@@ -248,11 +249,10 @@ def _set_source(
     ip = _cached_ip(host)
     if ip is not None:
         e.source_ip = ip
-        if port and port.isdigit() and len(port) <= 5:
-            e.source_port = int(port)
+        e.source_port = ascii_int(port, max_value=PORT_MAX)
     elif host == "[local]":
         details["client"] = "local"
-    elif re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", host):
+    elif is_hostname(host):
         e.source_host = host
     else:
         details["client"] = host

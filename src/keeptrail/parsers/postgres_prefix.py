@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Final
 
 from keeptrail.event import datetime_to_micros
+from keeptrail.parsers.numerals import ascii_int, epoch_micros
 
 SEVERITIES: Final = (
     "LOG|ERROR|FATAL|PANIC|WARNING|NOTICE|INFO|DEBUG[1-5]?|DETAIL|HINT|CONTEXT|STATEMENT|"
@@ -163,9 +164,7 @@ class Clock:
         (``+03``, ``-0330``) are read as such; ``%n`` epoch seconds too. ``None`` if invalid.
         """
         if len(text) < 19 or text[4] != "-" or text[13] != ":":
-            if text.replace(".", "", 1).isdigit():
-                return round(float(text) * 1_000_000)
-            return None
+            return epoch_micros(text)
         rest = text[19:]
         frac_text = ""
         if rest[:1] == ".":
@@ -184,25 +183,27 @@ class Clock:
             if len(self._minutes) > 4096:
                 self._minutes.clear()
             self._minutes[key] = minute
-        seconds = text[17:19]
-        if not (seconds.isascii() and seconds.isdigit()) or int(seconds) > 60:
+        seconds = ascii_int(text[17:19], max_value=60)
+        if seconds is None:
             return None
         frac = 0
         if frac_text:
             if not (frac_text.isascii() and frac_text.isdigit()):
                 return None
             frac = int(frac_text[:6].ljust(6, "0"))
-        return minute + int(seconds) * 1_000_000 + frac
+        return minute + seconds * 1_000_000 + frac
 
     def _zone(self, text: str) -> tzinfo:
         tz = self._zones.get(text)
         if tz is not None:
             return tz
         minutes = _ZONES.get(text.upper())
-        if minutes is None and text[0] in "+-" and text[1:3].isdigit():
+        if minutes is None and text[0] in "+-":
             digits = text[1:].replace(":", "")
-            minutes = int(digits[:2]) * 60 + (int(digits[2:4]) if digits[2:4].isdigit() else 0)
-            minutes = -minutes if text[0] == "-" else minutes
+            hours = ascii_int(digits[:2], max_value=23)
+            if hours is not None:
+                minutes = hours * 60 + (ascii_int(digits[2:4], max_value=59) or 0)
+                minutes = -minutes if text[0] == "-" else minutes
         tz = self.default_tz if minutes is None else timezone(timedelta(minutes=minutes))
         if len(self._zones) < 256:
             self._zones[text] = tz

@@ -16,6 +16,7 @@ from typing import Final
 
 from keeptrail.event import DetailValue, Event
 from keeptrail.parsers.base import SyslogMessage
+from keeptrail.parsers.numerals import UINT32_MAX, ascii_signed_int
 
 PROGRAMS: Final = frozenset(
     {
@@ -41,6 +42,7 @@ PROGRAMS: Final = frozenset(
     }
 )
 
+_ID_MIN: Final = -2_147_483_648  # the regexes accept a signed id (an id_t printed with %d)
 _Q = r"[`']"  # opening quote: ` before shadow 4.2, ' after; closing is always '
 
 _NEW_USER = re.compile(
@@ -137,24 +139,31 @@ def _event(
     )
 
 
+def _ids(**numerals: str | None) -> dict[str, DetailValue]:
+    """The uid/gid details that are readable numbers (signed, as the wording allows ``-1``)."""
+    out: dict[str, DetailValue] = {}
+    for key, text in numerals.items():
+        value = ascii_signed_int(text, min_value=_ID_MIN, max_value=UINT32_MAX)
+        if value is not None:
+            out[key] = value
+    return out
+
+
 def _new(msg: SyslogMessage, text: str) -> Event | None:
     if text.startswith("new user: "):
         m = _NEW_USER.fullmatch(text)
         if m is None:
             return None
-        details: dict[str, DetailValue] = {
-            "uid": int(m["uid"]),
-            "gid": int(m["gid"]),
-            "home": m["home"],
-            "shell": m["shell"],
-        }
+        details: dict[str, DetailValue] = _ids(uid=m["uid"], gid=m["gid"])
+        details["home"] = m["home"]
+        details["shell"] = m["shell"]
         if m["from"] and m["from"] != "none":
             details["tty"] = m["from"]
         return _event(msg, "user.create", m["name"], details)
     m = _NEW_GROUP.fullmatch(text)
     if m is None:
         return None
-    return _event(msg, "group.create", m["name"], {"gid": int(m["gid"])})
+    return _event(msg, "group.create", m["name"], _ids(gid=m["gid"]))
 
 
 def _group(msg: SyslogMessage, text: str) -> Event | None:
@@ -162,9 +171,7 @@ def _group(msg: SyslogMessage, text: str) -> Event | None:
         m = _GROUP_ADDED.fullmatch(text)
         if m is None:
             return None
-        details: dict[str, DetailValue] = {"file": m["file"]}
-        if m["gid"]:
-            details["gid"] = int(m["gid"])
+        details: dict[str, DetailValue] = {"file": m["file"], **_ids(gid=m["gid"])}
         return _event(msg, "group.create", m["name"], details)
     if text.startswith("group changed in "):
         m = _GROUP_CHANGED.fullmatch(text)

@@ -26,6 +26,7 @@ from typing import Final
 from keeptrail.event import DetailValue, Event
 from keeptrail.netaddr import canonical_ip
 from keeptrail.parsers.base import SyslogMessage
+from keeptrail.parsers.numerals import PORT_MAX, UINT32_MAX, ascii_int, put_int
 
 PROGRAMS: Final = frozenset(
     {
@@ -200,7 +201,7 @@ def _event(
         actor_type="user" if user else None,
         actor_auth_method=method,
         source_ip=ip,
-        source_port=int(port) if port else None,
+        source_port=ascii_int(port, max_value=PORT_MAX) if port else None,
         source_host=host,
         target_host=msg.host,
         target_system=_SYSTEM,
@@ -337,7 +338,7 @@ def _received(msg: SyslogMessage, text: str, details: dict[str, DetailValue]) ->
     m = _RECEIVED.match(text)
     if m is None:
         return None
-    details["disconnect_code"] = int(m["code"])
+    put_int(details, "disconnect_code", m["code"], max_value=UINT32_MAX)
     details["description"] = m["desc"]
     return _event(
         msg, "session", "ssh.disconnect", "unknown", None, None, m["addr"], m["port"], details
@@ -521,7 +522,7 @@ def _pam_tail(msg: SyslogMessage, text: str, details: dict[str, DetailValue]) ->
     more = _PAM_MORE.match(text)
     if more is None:
         return None
-    details["attempts"] = int(more["n"])
+    put_int(details, "attempts", more["n"], max_value=UINT32_MAX)
     tail = _PAM_TAIL.search(text)
     user = addr = None
     if tail is not None:
@@ -537,22 +538,21 @@ def _starting(msg: SyslogMessage, text: str, details: dict[str, DetailValue]) ->
     if m is None:
         return None
     details["session_type"] = m["what"]
-    event = _event(
-        msg, "session", "ssh.session_open", "success", None, m["user"], m["addr"], m["port"],
-        details,
-    )  # fmt: skip
-    event.actor_session = m["id"]
-    return event
+    return _session(msg, m, "ssh.session_open", details)
 
 
 def _close(msg: SyslogMessage, text: str, details: dict[str, DetailValue]) -> Event | None:
     m = _CLOSE.match(text)
-    if m is None:
-        return None
+    return None if m is None else _session(msg, m, "ssh.session_close", details)
+
+
+def _session(
+    msg: SyslogMessage, m: re.Match[str], action: str, details: dict[str, DetailValue]
+) -> Event:
+    """``Starting session: ...`` / ``Close session: ...``: user, address, port, session id."""
     event = _event(
-        msg, "session", "ssh.session_close", "success", None, m["user"], m["addr"], m["port"],
-        details,
-    )  # fmt: skip
+        msg, "session", action, "success", None, m["user"], m["addr"], m["port"], details
+    )
     event.actor_session = m["id"]
     return event
 

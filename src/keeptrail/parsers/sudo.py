@@ -19,10 +19,10 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-import orjson
-
 from keeptrail.event import DetailValue, Event
 from keeptrail.parsers.base import SyslogMessage
+from keeptrail.parsers.json_line import json_object
+from keeptrail.parsers.numerals import UINT32_MAX, put_int
 
 PROGRAMS: Final = frozenset({"sudo"})
 
@@ -123,7 +123,7 @@ def _apply_problem(event: Event, problem: str) -> None:
     m = _ATTEMPTS.fullmatch(problem)
     if m is not None:
         event.reason = "bad_password"
-        event.details["attempts"] = int(m[1])
+        put_int(event.details, "attempts", m[1], max_value=UINT32_MAX)
         return
     event.reason = _PROBLEMS.get(problem, "other")
     if event.reason == "other":
@@ -131,11 +131,8 @@ def _apply_problem(event: Event, problem: str) -> None:
 
 
 def _parse_json(msg: SyslogMessage, payload: str) -> Event | None:
-    try:
-        doc = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(doc, dict):
+    doc = json_object(payload)
+    if doc is None:
         return None
     body = doc.get("sudo", doc)
     if not isinstance(body, dict):

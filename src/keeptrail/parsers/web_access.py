@@ -25,15 +25,16 @@ import fnmatch
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Final
 
-import orjson
-
-from keeptrail.event import DetailValue, Event, unparsed
-from keeptrail.netaddr import canonical_ip
+from keeptrail.event import DetailValue, Event, datetime_to_micros
+from keeptrail.netaddr import canonical_ip, is_hostname
 from keeptrail.parsers.base import LineAssembler, StreamContext, SyslogMessage
+from keeptrail.parsers.json_line import json_object
+from keeptrail.parsers.numerals import INT64_MAX, ascii_int, epoch_micros, put_int
+from keeptrail.parsers.syslog import MONTHS
 
 # Client addresses repeat; canonicalising each once is a measurable share of the parse.
 _cached_ip = lru_cache(maxsize=16_384)(canonical_ip)
@@ -43,18 +44,12 @@ PROGRAMS: Final = ("nginx", "apache", "apache2", "httpd")
 
 _CLF = re.compile(
     r'(?:(?P<vhost>[^\s"]+) )?(?P<client>[^\s"]+) (?P<ident>[^\s"]+) (?P<user>[^"]*?) '
-    r"\[(?P<time>\d{1,2}/\w{3}/\d{4}:\d\d:\d\d:\d\d(?: [+-]\d{4})?)\] "
+    r"\[(?P<time>[0-9]{1,2}/\w{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2}(?: [+-][0-9]{4})?)\] "
     r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}|-) (?P<bytes>\d+|-)'
     r'(?: "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)")?(?P<rest>.*)',
     re.DOTALL,
 )
 _SYSLOG_START = re.compile(r"(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:|\d{4}-\d\d-\d\dT)")
-_MONTHS: Final = {
-    m: i
-    for i, m in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
-}
 _JSON_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "client": ("remote_addr", "client_ip", "clientip", "client"),
     "user": ("remote_user", "user"),
@@ -153,9 +148,7 @@ class WebAccessAssembler(LineAssembler):
         """One line, one event (``unparsed`` when it is not an access-log line)."""
         event = self._parse_json(line) if line[:1] == "{" else self._parse_clf(line)
         if event is None:
-            event = unparsed(
-                line, self._ctx.reference_us, host=self._ctx.host, reason="no_parser_matched"
-            )
+            event = self._unparsed(line, "no_parser_matched")
         event.collector_parser = NAME
         return event
 
@@ -185,11 +178,8 @@ class WebAccessAssembler(LineAssembler):
         )  # fmt: skip
 
     def _parse_json(self, line: str) -> Event | None:
-        try:
-            doc = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(doc, dict):
+        doc = json_object(line)
+        if doc is None:
             return None
 
         def get(name: str) -> str | None:
@@ -252,15 +242,14 @@ class WebAccessAssembler(LineAssembler):
             e.target_resource, e.target_resource_type = path, "url_path"
             if self._sensitive is not None and self._sensitive.match(path):
                 details["sensitive"] = True
-        code = int(status) if status.isdigit() else None
+        code = ascii_int(status, max_value=999)
         if code is not None:
             details["status"] = code
             e.outcome = "success" if code < 400 else "unknown"
             reason = _REASONS.get(code)
             if reason is not None:
                 e.outcome, e.reason, e.severity = "failure", reason, "low"
-        if size and size.isdigit():
-            details["bytes"] = int(size)
+        put_int(details, "bytes", size, max_value=INT64_MAX)
         for key, value in (("referrer", referer), ("user_agent", agent), ("vhost", vhost)):
             if value and value != "-":
                 details[key] = value
@@ -277,7 +266,7 @@ class WebAccessAssembler(LineAssembler):
     ) -> None:
         ip = _cached_ip(client)
         if ip is None:
-            if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}", client):
+            if is_hostname(client):
                 e.source_host = client
             return
         e.source_ip = ip
@@ -300,15 +289,17 @@ class WebAccessAssembler(LineAssembler):
 
     def _clf_time(self, text: str) -> int | None:
         """``10/Oct/2000:13:55:36 -0700`` → µs; the minute is cached."""
+        if not text.isascii():  # JSON time text reaches here too: digits are ASCII digits
+            return None
         day, _, rest = text.partition("/")
         head, _, zone = text.partition(" ")
         key = head[:-3] + zone
-        seconds_text = head[-2:]
-        if not (seconds_text.isascii() and seconds_text.isdigit()):
+        seconds = ascii_int(head[-2:], max_value=60)
+        if seconds is None:
             return None
         minute = self._minutes.get(key)
         if minute is None:
-            month = _MONTHS.get(rest[:3])
+            month = MONTHS.get(rest[:3])
             try:
                 if month is None:
                     return None
@@ -321,29 +312,26 @@ class WebAccessAssembler(LineAssembler):
                 )
             except ValueError:
                 return None
-            minute = int((dt - _EPOCH).total_seconds()) * 1_000_000
+            minute = datetime_to_micros(dt)
             if len(self._minutes) > 4096:
                 self._minutes.clear()
             self._minutes[key] = minute
-        seconds = int(seconds_text)
-        return None if seconds > 60 else minute + seconds * 1_000_000
+        return minute + seconds * 1_000_000
 
     def _any_time(self, text: str | None) -> int | None:
         if text is None:
             return None
         if "/" in text and ":" in text:
             return self._clf_time(text)
-        if text.replace(".", "", 1).isdigit():
-            return round(float(text) * 1_000_000)
+        if text.replace(".", "", 1).isdigit():  # $msec; epoch_micros refuses '²' and the like
+            return epoch_micros(text)
         try:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             return None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=self._ctx.tz)
-        delta = dt - _EPOCH
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        return datetime_to_micros(dt)
 
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _REASONS: Final = {401: "unauthorized", 407: "unauthorized", 403: "forbidden", 429: "rate_limited"}

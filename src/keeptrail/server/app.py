@@ -19,7 +19,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keeptrail import __version__
-from keeptrail.server import audit, errors
+from keeptrail.errors import UserError
+from keeptrail.notify import server_hook as notify_hook
+from keeptrail.notify.dispatcher import Notifier
+from keeptrail.server import audit, errors, routes_alerts, routes_permissions
 from keeptrail.server.api import admin, events, export, health, ledger
 from keeptrail.server.metrics import Metrics
 from keeptrail.server.settings import Settings
@@ -37,10 +40,16 @@ def create_app(settings: Settings, *, sources: Sequence[Source] = ()) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await run_in_threadpool(ServerState.open, settings)
+        try:
+            state = await run_in_threadpool(ServerState.open, settings)
+        except UserError as exc:
+            app.state.startup_error = exc  # runner.serve reports it in one line, exit 2
+            raise
         app.state.keeptrail = state
         tasks: list[asyncio.Task[None]] = []
+        notifier: Notifier | None = None
         try:
+            notifier = notify_hook.attach(state, asyncio.get_running_loop())
             await state.append(
                 [
                     audit.audit_event(
@@ -54,13 +63,20 @@ def create_app(settings: Settings, *, sources: Sequence[Source] = ()) -> FastAPI
                 ]
             )
             tasks = [asyncio.create_task(source(state)) for source in sources]
+            tasks.append(asyncio.create_task(state.detect_clock()))
             state.ready = True
             yield
+        except UserError as exc:
+            if not state.ready:  # failed before serving (e.g. a [notify] secret went missing)
+                app.state.startup_error = exc
+            raise
         finally:
             state.ready = False
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if notifier is not None:
+                await run_in_threadpool(notifier.close)
             await run_in_threadpool(state.close)
 
     app = FastAPI(
@@ -75,6 +91,8 @@ def create_app(settings: Settings, *, sources: Sequence[Source] = ()) -> FastAPI
     errors.install(app)
     for module in (events, ledger, export, admin, health):
         app.include_router(module.router)
+    app.include_router(routes_alerts.router)
+    app.include_router(routes_permissions.router)
     app.add_middleware(_RequestCounter)
     return app
 

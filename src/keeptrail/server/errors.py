@@ -14,6 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from keeptrail.protect.keyring import KeyUnavailable
+from keeptrail.protect.seal import SealError
 from keeptrail.server.responses import Json
 
 
@@ -77,8 +79,25 @@ async def _http_error(_: Request, exc: Exception) -> Json:
     return error_response(exc.status_code, code, message, headers)
 
 
+async def _key_unavailable(_: Request, exc: Exception) -> Json:
+    # The store is fine but a partition's data key cannot be had (wrong or missing master key,
+    # a KMS that is down, a key destroyed by a purge): the server cannot serve it right now.
+    # The message names the partition and why; it never contains key material.
+    assert isinstance(exc, KeyUnavailable)
+    return error_response(503, "key_unavailable", str(exc), partition=exc.partition)
+
+
+async def _seal_error(_: Request, exc: Exception) -> Json:
+    # A ciphertext that does not authenticate is damage to the stored evidence, not a bad
+    # request: say so plainly (and run `keeptrail verify`), instead of a bare 500.
+    assert isinstance(exc, SealError)
+    return error_response(500, "sealed_data_invalid", f"{exc} (run keeptrail verify)")
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that give every error the same shape."""
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(KeyUnavailable, _key_unavailable)
+    app.add_exception_handler(SealError, _seal_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -7,12 +7,16 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 from collections.abc import Sequence
+from typing import cast
 
 import uvicorn
+from fastapi import FastAPI
 
+from keeptrail.errors import UserError
 from keeptrail.server.app import create_app
 from keeptrail.server.settings import Settings
 from keeptrail.server.state import Source
@@ -49,8 +53,49 @@ def uvicorn_config(
 
 
 def serve(settings: Settings, *, sources: Sequence[Source] = ()) -> None:
-    """Serve until interrupted (SIGINT/SIGTERM stop gracefully; commits are never half-done)."""
-    uvicorn.Server(uvicorn_config(settings, sources=sources)).run()
+    """Serve until interrupted (SIGINT/SIGTERM stop gracefully; commits are never half-done).
+
+    A server that cannot start raises ``UserError`` (the CLI prints one line, exit 2) instead
+    of uvicorn's exit status 3: when the lifespan failed with a ``UserError`` (a bad
+    configuration table, an unreachable PostgreSQL, another server's ledger key) that message
+    is the error and the lifespan's traceback is not logged; anything else keeps its traceback
+    in the log, since it is a bug to report.
+    """
+    config = uvicorn_config(settings, sources=sources)
+    app = cast(FastAPI, config.app)
+    hide = _HideUserErrorTraceback(app)
+    log = logging.getLogger("uvicorn.error")
+    log.addFilter(hide)
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except SystemExit:
+        if server.started:
+            raise
+    finally:
+        log.removeFilter(hide)
+    if not server.started:
+        error = _startup_error(app)
+        if error is not None:
+            raise UserError(f"the server did not start: {error}") from None
+        raise UserError("the server did not start (the reason is in the log above)")
+
+
+def _startup_error(app: FastAPI) -> UserError | None:
+    error = getattr(app.state, "startup_error", None)
+    return error if isinstance(error, UserError) else None
+
+
+class _HideUserErrorTraceback(logging.Filter):
+    """Drops the lifespan traceback uvicorn logs when startup failed with a ``UserError``."""
+
+    def __init__(self, app: FastAPI) -> None:
+        super().__init__()
+        self.app = app
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Traceback") and _startup_error(self.app) is not None)
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:

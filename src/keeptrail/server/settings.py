@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
+from keeptrail.config import config_path as find_config
 from keeptrail.config import default_data_dir
 from keeptrail.errors import UserError
 
@@ -29,6 +30,7 @@ _PLACEHOLDERS: Final = frozenset({"", "changeme", "change-me", "changethis", "se
 ENV_VARS: Final[dict[str, str]] = {
     "listen": "KEEPTRAIL_LISTEN",
     "data_dir": "KEEPTRAIL_DATA_DIR",
+    "store": "KEEPTRAIL_STORE",
     "tls_cert": "KEEPTRAIL_TLS_CERT",
     "tls_key": "KEEPTRAIL_TLS_KEY",
     "tls_key_password": "KEEPTRAIL_TLS_KEY_PASSWORD",
@@ -42,6 +44,10 @@ class Settings:
 
     listen: str = DEFAULT_LISTEN
     data_dir: Path | None = None
+    store: str | None = None  # a postgresql:// URL; None: the embedded store in data_dir
+    # The configuration file every capability reads ([protect], [retention], [detect],
+    # [notify], [permissions]); None: $KEEPTRAIL_CONFIG, else <data-dir>/keeptrail.toml.
+    config_file: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_key_password: str | None = None  # a resolved secret, never printed
@@ -71,6 +77,11 @@ class Settings:
         return self.data_dir or default_data_dir()
 
     @property
+    def config_path(self) -> Path:
+        """The configuration file the server's capabilities read (it may not exist)."""
+        return find_config(self.directory, self.config_file)
+
+    @property
     def tls(self) -> bool:
         return self.tls_cert is not None
 
@@ -81,11 +92,22 @@ class Settings:
             value = getattr(self, f.name)
             if f.name == "tls_key_password":
                 out[f.name] = value is not None
+            elif f.name == "store" and value:
+                out[f.name] = redact_url(value)
             elif isinstance(value, Path | float):
                 out[f.name] = str(value)
             else:
                 out[f.name] = value
         return out
+
+
+def redact_url(url: str) -> str:
+    """A store URL without its password (``postgresql://user:***@host/db``)."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -127,6 +149,7 @@ def resolve_secret(reference: str, what: str) -> str:
 _FILE_KEYS: Final = {
     "listen": str,
     "data_dir": Path,
+    "store": str,
     "insecure_http": bool,
     "max_body_bytes": int,
     "max_decompressed_bytes": int,
@@ -186,7 +209,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             continue
         if name == "tls_key_password":
             values[name] = resolve_secret(text, var) if text.startswith("$") else text
-        elif name == "listen":
+        elif name in ("listen", "store"):
             values[name] = text
         else:
             values[name] = Path(text).expanduser()
@@ -199,10 +222,16 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Settings:
-    """Settings from defaults, then the file, then the environment, then non-None overrides."""
+    """Settings from defaults, then the file, then the environment, then non-None overrides.
+
+    The file is kept in the settings (``config_file``) so that the store, the keyring, the
+    detection engine and the notifier read their tables from the same file as ``[server]``.
+    """
     values: dict[str, Any] = {}
     if config_file is not None:
+        config_file = config_file.expanduser().absolute()
         values.update(_from_file(config_file))
+        values["config_file"] = config_file
     values.update(_from_env(os.environ if env is None else env))
     values.update({k: v for k, v in overrides.items() if v is not None})
     return check(replace(Settings(), **values))

@@ -8,10 +8,13 @@ collection sources alike.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from keeptrail.detect.engine import Engine
+from keeptrail.detect.runtime import open_engine
 from keeptrail.event import Event
 from keeptrail.server.auth import RateLimiter
 from keeptrail.server.metrics import Metrics, StoreSnapshot
@@ -31,12 +34,18 @@ class ServerState:
     metrics: Metrics
     limiter: RateLimiter
     ready: bool = False
+    detector: Engine | None = None  # the rules engine (docs/detect.md), run after each commit
 
     @classmethod
     def open(cls, settings: Settings) -> ServerState:
         """Open the store (writer first, creating it if needed) and the token database."""
         directory = settings.directory
-        stores = StoreThreads(directory, readers=settings.reader_threads)
+        stores = StoreThreads(
+            directory,
+            readers=settings.reader_threads,
+            store=settings.store,
+            config_file=settings.config_file,
+        )
         stores.open()
         return cls(
             settings=settings,
@@ -44,11 +53,30 @@ class ServerState:
             tokens=TokenStore(directory),
             metrics=Metrics(),
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+            detector=open_engine(directory, config_file=settings.config_file),
         )
 
     async def append(self, events: Sequence[Event], positions: Sequence[FilePosition] = ()) -> int:
-        """Commit events (and the file positions they reach) through the writer thread."""
-        return await self.stores.write(lambda s: s.append(events, positions))
+        """Commit events (and the file positions they reach) through the writer thread.
+
+        Then the rules engine evaluates what was committed, on the writer thread too (it reads
+        the store and appends its ``alert.raised`` events there), before the caller is answered.
+        """
+        stored = await self.stores.write(lambda s: s.append(events, positions))
+        detector = self.detector
+        if detector is not None and stored:
+            await self.stores.write(detector.catch_up)
+        return stored
+
+    async def detect_clock(self, every: float = 15.0) -> None:
+        """Evaluate silence rules against the wall clock (a source that stopped sending
+        commits nothing that would wake the engine); runs until cancelled."""
+        detector = self.detector
+        if detector is None:
+            return
+        while True:
+            await asyncio.sleep(every)
+            await self.stores.write(detector.tick)
 
     async def refresh_store_metrics(self) -> None:
         self.metrics.set_store(await self.stores.read(_snapshot))
@@ -56,6 +84,8 @@ class ServerState:
     def close(self) -> None:
         self.ready = False
         self.stores.close()
+        if self.detector is not None:
+            self.detector.close()
         self.tokens.close()
 
 

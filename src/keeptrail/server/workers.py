@@ -13,6 +13,7 @@ import asyncio
 import itertools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -56,11 +57,18 @@ class _Worker:
 class StoreThreads:
     """The writer and the readers of one data directory."""
 
-    def __init__(self, data_dir: Path, *, readers: int = 2) -> None:
-        self._writer = _Worker("keeptrail-writer", lambda: open_store(data_dir))
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        readers: int = 2,
+        store: str | None = None,
+        config_file: Path | None = None,
+    ) -> None:
+        opener = partial(_opener, data_dir, store, config_file)
+        self._writer = _Worker("keeptrail-writer", opener(readonly=False))
         self._readers = [
-            _Worker(f"keeptrail-reader{i}", lambda: open_store(data_dir, readonly=True))
-            for i in range(readers)
+            _Worker(f"keeptrail-reader{i}", opener(readonly=True)) for i in range(readers)
         ]
         self._next = itertools.cycle(self._readers)
 
@@ -80,3 +88,19 @@ class StoreThreads:
         for reader in self._readers:
             reader.close()
         self._writer.close()
+
+
+def _opener(
+    data_dir: Path, store: str | None, config_file: Path | None, *, readonly: bool
+) -> Callable[[], Store]:
+    """How a worker opens its store: a PostgreSQL URL (with the data directory for the ledger
+    key and keyring), another store URL, or the embedded store in the data directory; each
+    reads ``[protect]``/``[retention]`` from ``config_file`` (``--config``) when given."""
+    if store and store.startswith(("postgresql://", "postgres://")):
+        from keeptrail.store.postgres import open_postgres  # noqa: PLC0415  # psycopg on use
+
+        return lambda: open_postgres(
+            store, readonly=readonly, data_dir=data_dir, config_file=config_file
+        )
+    location = store or data_dir
+    return lambda: open_store(location, readonly=readonly, config_file=config_file)

@@ -35,10 +35,17 @@ class FilePosition:
 
 @dataclass(slots=True)
 class SearchPage:
-    """One page of results, newest first, and the cursor that continues after it."""
+    """One page of results, newest first, and the cursor that continues after it.
+
+    ``stopped_early`` is set when a search that filters on sealed fields (checked after
+    decryption) used up its scan budget before filling the page: ``next_cursor`` then continues
+    from the last event examined, and ``scanned`` says how many were.
+    """
 
     events: list[Event]
     next_cursor: str | None
+    stopped_early: bool = False
+    scanned: int = 0
 
 
 @dataclass(slots=True)
@@ -69,7 +76,10 @@ class LeafRow(NamedTuple):
     """One stored event as ``verify`` sees it: where it claims to be and what it hashes to.
 
     ``stored_hash`` is the leaf hash saved at ingest, ``computed_hash`` the leaf hash of the
-    row's content now; ``event_id`` is the UUID's 16 bytes (text only when reported).
+    row's content now; ``event_id`` is the UUID's 16 bytes (text only when reported). A row
+    removed by a retention purge has ``purged_by`` set and ``computed_hash == stored_hash`` (the
+    signed checkpoints still vouch for the stored hash); ``problem`` names damage the hash alone
+    does not show (a missing row, an edited clear column, a ciphertext that does not open).
     """
 
     leaf_index: int
@@ -77,6 +87,10 @@ class LeafRow(NamedTuple):
     event_id: bytes
     stored_hash: bytes | None
     computed_hash: bytes
+    partition: str = ""
+    problem: str | None = None  # what is wrong with the row, when it is more than its hash
+    problem_kind: str = "modified"  # the finding kind for ``problem``
+    purged_by: str | None = None  # the purge event id, when the row was removed by a purge
 
 
 @dataclass(slots=True, frozen=True)
@@ -87,6 +101,76 @@ class LedgerLeaf:
     leaf_index: int
     leaf_hash: bytes
     canonical: bytes
+
+
+@dataclass(slots=True, frozen=True)
+class PartitionInfo:
+    """One partition of the event store: a UTC day of event time and a retention class.
+
+    ``state`` is ``live`` (all rows present), ``partial`` (a purge kept only held rows) or
+    ``purged`` (table dropped, data key destroyed; only the leaves remain in the ledger).
+    ``sealed`` says whether its rows are encrypted (False for a store opened without a
+    keyring and for partitions migrated from the v1 layout). ``events`` counts the rows the
+    partition holds now; ``first_leaf``/``last_leaf`` span every leaf it ever held.
+    """
+
+    name: str
+    day: int  # YYYYMMDD (UTC day of the events' ``time``)
+    retention_class: str
+    sealed: bool
+    events: int
+    first_time: int | None
+    last_time: int | None
+    first_leaf: int | None
+    last_leaf: int | None
+    state: str  # "live" | "partial" | "purged"
+    created_at: int
+    purged_at: int | None = None
+    purge_event: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Hold:
+    """A legal hold: events matching ``query`` (all when ``None``) in ``[since, until)``.
+
+    Times are integer microseconds (``None`` = unbounded). A hold is active until
+    ``released_at`` is set; events under an active hold are never purged.
+    """
+
+    id: str
+    query: str | None
+    since: int | None
+    until: int | None
+    reason: str
+    created_by: str | None
+    created_at: int
+    released_at: int | None = None
+    released_by: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the hold still protects its events."""
+        return self.released_at is None
+
+
+@dataclass(slots=True, frozen=True)
+class PurgeResult:
+    """What one ``purge_partition`` did.
+
+    ``state`` is the partition's state afterwards (``purged`` or ``partial``); ``deleted`` the
+    rows removed, ``kept`` the held rows left in place; ``key_destroyed`` whether the data key
+    was crypto-shredded (only when nothing was kept); ``leaf_ranges`` the inclusive
+    ``(first, last)`` leaf index runs that were removed.
+    """
+
+    partition: str
+    state: str
+    deleted: int
+    kept: int
+    key_destroyed: bool
+    leaf_ranges: list[tuple[int, int]] = field(default_factory=list)
+    first_time: int | None = None
+    last_time: int | None = None
 
 
 class Store(Protocol):
@@ -134,6 +218,44 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release the connection; the store stays consistent if this is never called."""
+        ...
+
+    def events_after(self, leaf_index: int, limit: int) -> list[tuple[int, Event]]:
+        """Up to ``limit`` events with a leaf index greater than ``leaf_index``, in leaf order.
+
+        Purged events are skipped. Followers (the detection engine) keep the last leaf index
+        they saw and call this again: leaf order is commit order, so nothing is missed.
+        """
+        ...
+
+    # --- partitions, retention and holds (docs/storage.md) ----------------------------------------
+
+    def partitions(self) -> list[PartitionInfo]:
+        """Every partition ever created, oldest day first (purged ones included)."""
+        ...
+
+    def purge_partition(
+        self, name: str, *, holds: Sequence[Hold], purge_event_id: str
+    ) -> PurgeResult:
+        """Remove a partition's events, except those under one of ``holds`` (active ones).
+
+        With nothing held inside: the data key is destroyed first (crypto-shred: every copy
+        and backup becomes unreadable at once), then the table is dropped; the cost does not
+        grow with the number of events. With held events inside: only the other rows are
+        deleted and the key is kept (state ``partial``). Leaves stay in the ledger.
+        """
+        ...
+
+    def add_hold(self, hold: Hold) -> None:
+        """Record a legal hold."""
+        ...
+
+    def holds(self, active_only: bool = True) -> list[Hold]:
+        """Holds, oldest first; only unreleased ones unless ``active_only`` is false."""
+        ...
+
+    def release_hold(self, hold_id: str, by: str | None, at: int) -> Hold:
+        """Release a hold (``KeyError`` if unknown); returns it as released."""
         ...
 
     # --- the ledger (docs/ledger.md) -------------------------------------------------------------

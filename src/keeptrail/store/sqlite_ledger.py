@@ -18,15 +18,19 @@ from keeptrail.errors import UserError
 from keeptrail.event import Event
 from keeptrail.ledger.audit import ledger_event
 from keeptrail.ledger.keys import create_signer, key_path, load_signer
-from keeptrail.ledger.merkle import Frontier, leaf_hash
+from keeptrail.ledger.merkle import Frontier
 from keeptrail.ledger.note import Signer, Verifier
 from keeptrail.ledger.proof import consistency_proof
 from keeptrail.ledger.publish import Publisher
 from keeptrail.ledger.tree import LedgerSQL, StoredNodes, load_frontier
 from keeptrail.store import rows
 from keeptrail.store.contract import FilePosition, LeafRow, LedgerLeaf, StoredCheckpoint
+from keeptrail.store.leafcheck import LeafChecker
+from keeptrail.store.partitioning import NAME_PATTERN
+from keeptrail.store.partitioning import quoted as q
+from keeptrail.store.sealed import PartitionKeys, PartitionMeta, event_from_canonical
+from keeptrail.store.sqlite_partitions import ROW_COLUMNS
 
-_LEAF_SELECT: Final = f"SELECT leaf_index, seq, leaf_hash, {', '.join(rows.COLUMNS)} FROM events"
 _CHECKPOINT_SELECT: Final = "SELECT size, root, note, created_at FROM checkpoints"
 
 
@@ -36,6 +40,15 @@ class LedgerMixin:
     path: Path
     _db: sqlite3.Connection
     _readonly: bool
+    _keys: PartitionKeys
+
+    def _metas(
+        self, since: int | None = None, until: int | None = None, *, include_purged: bool = False
+    ) -> list[PartitionMeta]:
+        raise NotImplementedError
+
+    def _meta(self, name: str) -> PartitionMeta | None:
+        raise NotImplementedError
 
     def append(self, events: Sequence[Event], positions: Sequence[FilePosition] = ()) -> int:
         """Provided by the store class this is mixed into."""
@@ -135,31 +148,76 @@ class LedgerMixin:
             key = rows.uuid_bytes(event_id)
         except ValueError:
             return None
-        row = self._db.execute(f"{_LEAF_SELECT} WHERE id = ?", (key,)).fetchone()
-        if row is None or row[0] is None or row[2] is None:
+        found = self._db.execute(
+            "SELECT leaf_index, partition, leaf_hash FROM leaves WHERE id = ?", (key,)
+        ).fetchone()
+        if found is None:
             return None
-        event = rows.decode(row[1:2] + row[3:])
-        return LedgerLeaf(event, row[0], bytes(row[2]), rows.CanonicalEncoder()(row, 3))
+        meta = self._meta(found[1])
+        if meta is None or meta.state == "purged":
+            return None
+        row = self._db.execute(
+            f"SELECT id, sealed FROM {q(meta.name)} WHERE leaf_index = ?", (found[0],)
+        ).fetchone()
+        if row is None:
+            return None
+        canonical = self._keys.canonical(meta, row[0], row[1])
+        return LedgerLeaf(event_from_canonical(canonical), found[0], bytes(found[2]), canonical)
 
     def ledger_leaves(self, *, chunk: int = 8192) -> Iterator[list[LeafRow]]:
-        cursor = self._db.execute(
-            f"{_LEAF_SELECT} WHERE leaf_index IS NOT NULL ORDER BY leaf_index"
+        db = self._db
+        metas = {m.name: m for m in self._metas(include_purged=True)}
+        recorded: dict[str, bool] = {}
+        for m in metas.values():
+            if m.state in ("purged", "partial"):
+                recorded[m.name] = _purge_recorded(db, m.purge_event)
+        check = LeafChecker(self._keys, recorded)
+        cursor = db.execute(
+            "SELECT leaf_index, id, partition, leaf_hash FROM leaves ORDER BY leaf_index"
         )
-        encode = rows.CanonicalEncoder()
+        select = ", ".join(ROW_COLUMNS)
         while fetched := cursor.fetchmany(chunk):
-            yield [_leaf_row(r, encode) for r in fetched]
+            spans: dict[str, tuple[int, int]] = {}
+            for index, _, name, _ in fetched:
+                lo_hi = spans.get(name)
+                spans[name] = (index, index) if lo_hi is None else (lo_hi[0], index)
+            found: dict[int, tuple[Any, ...]] = {}
+            for name, (lo, hi) in spans.items():
+                meta = metas.get(name)
+                if meta is None or meta.state == "purged":
+                    continue
+                for r in db.execute(
+                    f"SELECT {select} FROM {q(name)} WHERE leaf_index BETWEEN ? AND ?", (lo, hi)
+                ):
+                    found[r[0]] = r
+            yield [
+                check(index, bytes(id_), name, bytes(stored), metas.get(name), found.get(index))
+                for index, id_, name, stored in fetched
+            ]
 
     def unindexed_events(self, limit: int = 100) -> list[tuple[int, str]]:
-        found = self._db.execute(
-            "SELECT seq, id FROM events WHERE leaf_index IS NULL OR leaf_hash IS NULL"
-            " ORDER BY seq LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [(seq, rows.uuid_text(bytes(id_))) for seq, id_ in found]
+        out: list[tuple[int, str]] = []
+        # Every table shaped like a partition, registered or not: rows nobody appended.
+        names = sorted(
+            n
+            for (n,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if NAME_PATTERN.fullmatch(n)
+        )
+        for name in names:
+            if len(out) >= limit:
+                break
+            found = self._db.execute(
+                f"SELECT p.leaf_index, p.id FROM {q(name)} AS p WHERE NOT EXISTS"
+                " (SELECT 1 FROM leaves AS l WHERE l.leaf_index = p.leaf_index"
+                " AND l.partition = ? AND l.id = p.id) ORDER BY p.leaf_index LIMIT ?",
+                (name, limit - len(out)),
+            ).fetchall()
+            out.extend((int(index), rows.uuid_text(bytes(id_))) for index, id_ in found)
+        return out
 
     def leaf_index_of_hash(self, leaf_hash: bytes) -> int | None:
         row = self._db.execute(
-            "SELECT leaf_index FROM events WHERE leaf_hash = ? LIMIT 1", (leaf_hash,)
+            "SELECT leaf_index FROM leaves WHERE leaf_hash = ? LIMIT 1", (leaf_hash,)
         ).fetchone()
         return None if row is None else int(row[0])
 
@@ -176,11 +234,15 @@ class LedgerMixin:
         return _checkpoint(row) if row else None
 
 
-def _leaf_row(r: tuple[Any, ...], encode: rows.CanonicalEncoder) -> LeafRow:
-    stored = r[2]
-    return LeafRow(
-        r[0], r[1], bytes(r[3]), None if stored is None else bytes(stored), leaf_hash(encode(r, 3))
-    )
+def _purge_recorded(db: sqlite3.Connection, purge_event: str | None) -> bool:
+    """Whether a purge event id names a stored leaf (a purge is itself an audited event)."""
+    if not purge_event:
+        return False
+    try:
+        key = rows.uuid_bytes(purge_event)
+    except ValueError:
+        return False
+    return db.execute("SELECT 1 FROM leaves WHERE id = ?", (key,)).fetchone() is not None
 
 
 def _checkpoint(row: tuple[Any, ...]) -> StoredCheckpoint:

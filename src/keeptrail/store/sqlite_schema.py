@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+from keeptrail.store.sqlite_partitions import create_registry
+
 
 def m001_events(db: sqlite3.Connection) -> None:
     """Events in ingest order (``seq``), with the indexes the search paths need, and no more.
@@ -105,10 +107,27 @@ def m003_ledger(db: sqlite3.Connection) -> None:
     backfill(db)
 
 
+def m004_partitions(db: sqlite3.Connection) -> None:
+    """Storage shape v2 (docs/storage.md): ``leaves`` + one table per day and retention class.
+
+    Every v1 event moves, in ``seq`` order, into a plaintext partition (``sealed = 0``, class
+    ``default``) of its day, keeping its leaf index and leaf hash, so every root and
+    checkpoint still verifies; then the ``events`` table is dropped. A v1 row without a leaf
+    (evidence of insertion) keeps that status: it moves with the negative leaf index
+    ``-seq`` and no ``leaves`` row, and ``verify`` reports it.
+    """
+    from keeptrail.store.sqlite_v1 import move_v1_events  # noqa: PLC0415  # only needed here
+
+    create_registry(db)
+    move_v1_events(db)
+    db.execute("DROP TABLE events")
+
+
 MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
     m001_events,
     m002_file_positions,
     m003_ledger,
+    m004_partitions,
 )
 
 

@@ -1,0 +1,199 @@
+"""``keeptrail keys rotate`` and ``keeptrail keys status``: the encryption keys of a data directory.
+
+They join the ``keys`` group (beside ``keys public``, the ledger's verifier key); each opens the
+keyring, calls one method and formats the result. docs/protect.md explains rotation and what to
+back up.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from keeptrail.cli.common import DataDir
+from keeptrail.cli.output import make_console, safe
+from keeptrail.config import default_data_dir, load_config_file
+from keeptrail.errors import UserError
+from keeptrail.event import Event, uuid7
+from keeptrail.protect.keyring import KeyringStatus, RotationResult, iso, keyring_at
+
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Configuration file [default: $KEEPTRAIL_CONFIG, else <data-dir>/keeptrail.toml].",
+        show_default=False,
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def register(keys_app: typer.Typer) -> None:
+    """Add ``rotate`` and ``status`` to the existing ``keys`` group."""
+    keys_app.command("rotate")(rotate)
+    keys_app.command("status")(status)
+
+
+def rotate(data_dir: DataDir = None, config: ConfigFile = None, as_json: AsJson = False) -> None:
+    """Introduce a new master key version and re-wrap every data key under it.
+
+    Events are not re-encrypted. Afterwards the old master key is no longer needed.
+
+    Example: keeptrail keys rotate --data-dir /var/lib/keeptrail
+    """
+    directory = data_dir or default_data_dir()
+    settings = load_config_file(directory, config)
+    keyring = keyring_at(directory, settings)
+    try:
+        result = keyring.rotate()
+    finally:
+        keyring.close()
+    _record(directory, result)
+    if as_json:
+        typer.echo(orjson.dumps(_rotation_json(result), option=orjson.OPT_INDENT_2).decode())
+        return
+    old = result.previous_version
+    console = make_console()
+    console.print(
+        f"Master key v{result.version} ({result.provider}) now protects {result.rewrapped} "
+        f"data key{'s' if result.rewrapped != 1 else ''}; v{old} is retired "
+        f"({result.elapsed * 1000:.0f} ms).",
+        markup=False,
+    )
+    console.print(
+        f"Back up master key v{result.version} now; v{old} is no longer needed to read anything.",
+        markup=False,
+    )
+
+
+def status(data_dir: DataDir = None, config: ConfigFile = None, as_json: AsJson = False) -> None:
+    """List the master key versions: provider, dates, and how many data keys each protects.
+
+    Example: keeptrail keys status --json
+    """
+    directory = data_dir or default_data_dir()
+    keyring = keyring_at(directory, load_config_file(directory, config))
+    try:
+        report = keyring.status()
+    finally:
+        keyring.close()
+    if as_json:
+        typer.echo(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode())
+        return
+    _print_status(report)
+
+
+def _print_status(report: KeyringStatus) -> None:
+    console = make_console()
+    table = Table(title=f"Keyring {report.path}", title_justify="left")
+    for name in ("version", "provider", "created", "retired", "data keys", "destroyed", "key"):
+        table.add_column(name, justify="right" if name in {"data keys", "destroyed"} else "left")
+    for v in report.versions:
+        table.add_row(
+            f"v{v.version}" + (" (current)" if v.version == report.current_version else ""),
+            v.provider,
+            iso(v.created_at),
+            iso(v.retired_at) if v.retired_at is not None else "-",
+            str(v.live_keys),
+            str(v.destroyed_keys),
+            {True: "present", False: "absent", None: "?"}[v.present],
+        )
+    console.print(table)
+    console.print(
+        f"{report.live_keys} live data keys, {report.destroyed_keys} destroyed (crypto-shredded).",
+        markup=False,
+    )
+    current = report.versions[-1].provider
+    if report.versions[-1].present is False:
+        console.print(
+            f"Master key v{report.current_version} is not at hand: new partitions cannot be "
+            "encrypted and existing ones not read (see docs/protect.md, Recovery).",
+            markup=False,
+        )
+    retired = [v for v in report.versions[:-1] if v.present and not v.live_keys]
+    if retired:
+        names = ", ".join(f"v{v.version}" for v in retired)
+        console.print(
+            f"{names} protect no live data key: they can be deleted once the keyring backups "
+            "from before their retirement have expired.",
+            markup=False,
+        )
+    if current != report.configured_provider:
+        console.print(
+            f"The configuration says kek = {report.configured_provider!r} but the current master "
+            f"key comes from {current!r}: run keeptrail keys rotate to switch.",
+            markup=False,
+        )
+
+
+def _rotation_json(result: RotationResult) -> dict[str, object]:
+    return {
+        "previous_version": result.previous_version,
+        "version": result.version,
+        "provider": result.provider,
+        "rewrapped": result.rewrapped,
+        "elapsed_ms": round(result.elapsed * 1000, 3),
+    }
+
+
+def rotation_event(result: RotationResult, *, by: str, now: int, event_id: str) -> Event:
+    """The ``audit.key_rotation`` event that records a rotation in the ledger."""
+    return Event(
+        time=now,
+        ingested_at=now,
+        category="audit",
+        action="audit.key_rotation",
+        outcome="success",
+        severity="medium",
+        actor_name=by,
+        actor_type="user",
+        target_system="keeptrail",
+        target_resource=f"v{result.version}",
+        target_resource_type="master_key",
+        details={
+            "previous_version": result.previous_version,
+            "version": result.version,
+            "provider": result.provider,
+            "rewrapped": result.rewrapped,
+        },
+        collector_host=socket.gethostname(),
+        collector_source="cli",
+        raw=f"master key rotated to v{result.version} ({result.provider}) by {by}: "
+        f"{result.rewrapped} data keys re-wrapped, v{result.previous_version} retired",
+        id=event_id,
+    )
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no passwd entry (containers)
+        return "keeptrail"
+
+
+def _record(directory: Path, result: RotationResult) -> None:
+    """Store the rotation as an audit event when the data directory has a store."""
+    if not (directory / "events.db").exists():
+        return
+    from keeptrail.store import open_store  # noqa: PLC0415 - only when there is a store
+
+    event = rotation_event(result, by=_actor(), now=time.time_ns() // 1000, event_id=uuid7())
+    try:
+        store = open_store(directory)
+        try:
+            store.append([event])
+        finally:
+            store.close()
+    except (UserError, OSError, ValueError) as exc:  # the rotation itself stands
+        Console(stderr=True).print(
+            f"warning: could not record the rotation: {safe(exc)}", markup=False
+        )

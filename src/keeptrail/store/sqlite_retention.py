@@ -1,0 +1,233 @@
+"""Partitions, purges and legal holds of :class:`~keeptrail.store.sqlite.SQLiteStore`.
+
+A purge of a partition with nothing held inside destroys its data key *first* (so every copy
+of the database, every backup, becomes unreadable for it at that instant), then drops its
+table: the cost does not depend on the number of events (a ``DROP TABLE`` frees pages; it
+does not read rows). With held events inside only the other rows are deleted and the key is
+kept (state ``partial``). Leaves stay: the ledger and its proofs for other events still verify.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any, Final
+
+from keeptrail.errors import UserError
+from keeptrail.protect.keyring import KeyUnavailable
+from keeptrail.query.compile_sql import Dialect, compile_sql, compile_time_range
+from keeptrail.query.errors import QueryError
+from keeptrail.query.parse import parse
+from keeptrail.query.predicate import compile_predicate
+from keeptrail.query.split import split_query
+from keeptrail.store.contract import Hold, PartitionInfo, PurgeResult
+from keeptrail.store.partitioning import quoted as q
+from keeptrail.store.sealed import PartitionKeys, PartitionMeta
+
+_HOLD_COLUMNS: Final = (
+    "id, query, since, until, reason, created_by, created_at, released_at, released_by"
+)
+
+
+class RetentionMixin:
+    """Partition listing, purging and holds for a store holding ``_db`` and ``_keys``."""
+
+    _db: sqlite3.Connection
+    _keys: PartitionKeys
+    _routes: dict[Any, Any]
+
+    def _metas(
+        self, since: int | None = None, until: int | None = None, *, include_purged: bool = False
+    ) -> list[PartitionMeta]:
+        raise NotImplementedError
+
+    def _meta(self, name: str) -> PartitionMeta | None:
+        raise NotImplementedError
+
+    def partitions(self) -> list[PartitionInfo]:
+        metas = self._metas(include_purged=True)
+        return [m.info() for m in sorted(metas, key=lambda m: (m.day, m.name))]
+
+    def purge_partition(
+        self, name: str, *, holds: Sequence[Hold], purge_event_id: str
+    ) -> PurgeResult:
+        meta = self._meta(name)
+        if meta is None:
+            raise UserError(f"no partition named {name!r}")
+        if meta.state == "purged":
+            return PurgeResult(name, "purged", 0, 0, False, [], meta.first_time, meta.last_time)
+        held = self._held(meta, [h for h in holds if h.active])
+        now = time.time_ns() // 1000
+        db = self._db
+        if not held:
+            destroyed = False
+            if meta.sealed:
+                keyring = self._keys.keyring
+                if keyring is None:
+                    raise KeyUnavailable(
+                        name, "purging it needs the keyring (to destroy its data key first)"
+                    )
+                keyring.destroy(name, reason=f"retention purge, event {purge_event_id}")
+                self._keys.forget(name)
+                destroyed = True
+            else:
+                db.execute("PRAGMA secure_delete = ON")  # plaintext pages are zeroed when freed
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(f"DROP TABLE IF EXISTS {q(name)}")
+                db.execute(
+                    "UPDATE partitions SET state = 'purged', events = 0, purged_at = ?,"
+                    " purge_event = ? WHERE name = ?",
+                    (now, purge_event_id, name),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            finally:
+                db.execute("PRAGMA secure_delete = OFF")
+            self._routes.clear()
+            span = (
+                [(meta.first_leaf, meta.last_leaf)]
+                if meta.first_leaf is not None and meta.last_leaf is not None
+                else []
+            )
+            return PurgeResult(
+                name, "purged", meta.events, 0, destroyed, span, meta.first_time, meta.last_time
+            )
+        if not meta.sealed:
+            db.execute("PRAGMA secure_delete = ON")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS purge_keep (leaf_index INTEGER PRIMARY KEY)"
+            )
+            db.execute("DELETE FROM temp.purge_keep")
+            db.executemany("INSERT INTO temp.purge_keep VALUES (?)", [(i,) for i in held])
+            removed = [
+                r[0]
+                for r in db.execute(
+                    f"SELECT leaf_index FROM {q(name)} WHERE leaf_index NOT IN"
+                    " (SELECT leaf_index FROM temp.purge_keep) ORDER BY leaf_index"
+                )
+            ]
+            db.execute(
+                f"DELETE FROM {q(name)} WHERE leaf_index NOT IN"
+                " (SELECT leaf_index FROM temp.purge_keep)"
+            )
+            (kept,) = db.execute(f"SELECT count(*) FROM {q(name)}").fetchone()
+            state = "partial" if removed else meta.state
+            if removed:
+                db.execute(
+                    "UPDATE partitions SET state = 'partial', events = ?, purged_at = ?,"
+                    " purge_event = ? WHERE name = ?",
+                    (kept, now, purge_event_id, name),
+                )
+            db.execute("DELETE FROM temp.purge_keep")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            db.execute("PRAGMA secure_delete = OFF")
+        self._routes.clear()
+        return PurgeResult(
+            name, state, len(removed), kept, False, _runs(removed), meta.first_time, meta.last_time
+        )
+
+    def _held(self, meta: PartitionMeta, holds: Sequence[Hold]) -> set[int]:
+        """Leaf indexes of the partition's events under any of ``holds``."""
+        held: set[int] = set()
+        if meta.first_time is None or meta.last_time is None:
+            return held
+        for hold in holds:
+            if hold.since is not None and hold.since > meta.last_time:
+                continue
+            if hold.until is not None and hold.until <= meta.first_time:
+                continue
+            held.update(self._matching(meta, hold))
+        return held
+
+    def _matching(self, meta: PartitionMeta, hold: Hold) -> list[int]:
+        try:
+            tree = parse(hold.query) if hold.query else None
+        except QueryError as exc:
+            raise UserError(f"hold {hold.id} has an invalid query: {exc}") from None
+        split = split_query(tree, meta.clear)
+        clauses: list[str] = []
+        params: list[Any] = []
+        if split.sql is not None:
+            sql, qparams = compile_sql(split.sql, Dialect.SQLITE)
+            clauses.append(f"({sql})")
+            params.extend(qparams)
+        if hold.since is not None or hold.until is not None:
+            sql, tparams = compile_time_range(hold.since, hold.until, Dialect.SQLITE)
+            clauses.append(sql)
+            params.extend(tparams)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        if split.residual is None:
+            return [
+                r[0]
+                for r in self._db.execute(f"SELECT leaf_index FROM {q(meta.name)}{where}", params)
+            ]
+        matches = compile_predicate(split.residual)
+        return [
+            leaf
+            for leaf, id16, blob in self._db.execute(
+                f"SELECT leaf_index, id, sealed FROM {q(meta.name)}{where}", params
+            )
+            if matches(self._keys.event(meta, id16, blob))
+        ]
+
+    # --- holds -----------------------------------------------------------------------------------
+
+    def add_hold(self, hold: Hold) -> None:
+        try:
+            self._db.execute(
+                f"INSERT INTO holds ({_HOLD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    hold.id,
+                    hold.query,
+                    hold.since,
+                    hold.until,
+                    hold.reason,
+                    hold.created_by,
+                    hold.created_at,
+                    hold.released_at,
+                    hold.released_by,
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise UserError(f"a hold with id {hold.id} already exists") from None
+
+    def holds(self, active_only: bool = True) -> list[Hold]:
+        where = " WHERE released_at IS NULL" if active_only else ""
+        found = self._db.execute(
+            f"SELECT {_HOLD_COLUMNS} FROM holds{where} ORDER BY created_at, id"
+        ).fetchall()
+        return [Hold(*r) for r in found]
+
+    def release_hold(self, hold_id: str, by: str | None, at: int) -> Hold:
+        self._db.execute(
+            "UPDATE holds SET released_at = ?, released_by = ?"
+            " WHERE id = ? AND released_at IS NULL",
+            (at, by, hold_id),
+        )
+        row = self._db.execute(
+            f"SELECT {_HOLD_COLUMNS} FROM holds WHERE id = ?", (hold_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(hold_id)
+        return Hold(*row)
+
+
+def _runs(indexes: list[int]) -> list[tuple[int, int]]:
+    """Sorted integers as inclusive ``(first, last)`` runs of consecutive values."""
+    runs: list[tuple[int, int]] = []
+    for i in indexes:
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
