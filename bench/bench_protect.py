@@ -102,8 +102,9 @@ def verify_rate(data: Path, sealed: bool) -> tuple[float, int, bool]:
         store.close()
 
 
-def purge_time(n: int, root: Path) -> tuple[float, float, float]:
-    """Seconds to fill one partition with ``n`` events, to destroy its key, and the whole purge."""
+def purge_time(n: int, root: Path) -> tuple[float, float, float, float]:
+    """Seconds to fill one partition of ``n`` events, to destroy its key, to purge it (key
+    destruction + detaching the table), and to reclaim its pages afterwards."""
     data = root / f"purge-{n}"
     store = _store(data, True)
     try:
@@ -145,7 +146,13 @@ def purge_time(n: int, root: Path) -> tuple[float, float, float]:
         purge = time.perf_counter() - start
         assert result.state == "purged"
         assert result.deleted == n
-        return fill, shred[0], purge
+        store.close()
+        store = _store(data, True)  # reclaim as `keeptrail retention reclaim`: a new process
+        start = time.perf_counter()
+        freed = store.reclaim()
+        reclaim = time.perf_counter() - start
+        assert freed.dropped == [name]
+        return fill, shred[0], purge, reclaim
     finally:
         store.close()
         shutil.rmtree(data, ignore_errors=True)
@@ -184,11 +191,12 @@ def main() -> None:
                 f" {'intact' if ok else 'DAMAGED'}"
             )
         for n in args.purge:
-            fill, shred, purge = purge_time(n, root)
+            fill, shred, purge, reclaim = purge_time(n, root)
             print(
-                f"purge of one partition of {n:,} events: {purge * 1000:.0f} ms in all;"
-                f" the key destruction (unreadable from then on) took {shred * 1000:.0f} ms,"
-                f" the rest is DROP TABLE freeing pages (filling it took {fill:.0f}s)"
+                f"purge of one partition of {n:,} events: {purge * 1000:.0f} ms (key"
+                f" destruction {shred * 1000:.0f} ms + detaching the table); reclaim afterwards"
+                f" (DROP TABLE freeing pages): {reclaim * 1000:.0f} ms (filling it took"
+                f" {fill:.0f}s; shared machine)"
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -163,6 +164,25 @@ def test_demo_ingests_samples_and_reports_findings(tmp_path: Path) -> None:
     stats = orjson.loads(kt("stats", "--json", data_dir=tmp_path / "demo").stdout)
     parsers = {a.split(".")[0] for a in (r["action"] for r in stats["by_action_outcome"])}
     assert {"ssh", "sudo", "su", "pam", "logind", "user", "group"} <= parsers
+
+
+def test_demo_raises_the_pack_alerts_and_encrypts_every_partition(tmp_path: Path) -> None:
+    """The samples hold a truncated auth.log, a docker group grant and a direct root login:
+    the shipped rules raise them, they are recorded as ledger events, and every partition of
+    the demo store is sealed."""
+    out = kt("demo", "--data-dir", str(tmp_path / "demo"), data_dir=tmp_path / "unused")
+    assert out.returncode == 0, out.stderr
+    assert "Alerts raised by the shipped rules" in out.stdout
+    for rule in ("log-cleared", "privileged-group-add", "root-login", "sudo-not-in-sudoers"):
+        assert rule in out.stdout
+    raised = kt("search", "action:alert.raised", "--format", "jsonl", data_dir=tmp_path / "demo")
+    rules = {orjson.loads(line)["target"]["resource"] for line in raised.stdout.splitlines()}
+    assert {"log-cleared", "root-login"} <= rules
+    at_rest = re.search(r"At rest: (\d+) events in (\d+) partitions, (\d+) encrypted", out.stdout)
+    assert at_rest is not None
+    events, partitions, sealed = (int(x) for x in at_rest.groups())
+    assert events > 0
+    assert partitions == sealed > 0
 
 
 def test_every_command_is_documented_in_the_readme(tmp_path: Path) -> None:

@@ -244,3 +244,146 @@ def test_command_provider_runs_once_per_partition_not_per_event(tmp_path: Path) 
     (kms / "kms-v1.key").unlink()
     again = kt("search", "action:sudo.command", *FEB, data_dir=data)
     assert len(again.stdout.splitlines()) == 40
+
+
+@pytest.fixture
+def pg_store(postgres_url: str, tmp_path: Path) -> tuple[Path, str]:
+    """A PostgreSQL store filled through ``keeptrail ingest --store``; keys in the data dir."""
+    log = tmp_path / "auth.log"
+    log.write_text(AUTH_LOG)
+    os.utime(log, (1_709_000_000, 1_709_000_000))
+    data = tmp_path / "data"
+    result = kt("ingest", str(log), "--timezone", "UTC", "--store", postgres_url, data_dir=data)
+    assert result.returncode == 0, result.stderr
+    assert not (data / "keyring.db").exists()  # the data keys live in the database
+    return data, postgres_url
+
+
+def pg_commands(data: Path, url: str) -> list[str]:
+    out = kt("search", "action:sudo.command", "--format", "jsonl", "--store", url, data_dir=data)
+    assert out.returncode == 0, out.stderr
+    return sorted(orjson.loads(line)["details"]["command"] for line in out.stdout.splitlines())
+
+
+def pg_key_rows(url: str) -> list[tuple[str, int, bytes]]:
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(url) as db:
+        rows = db.execute(
+            "SELECT partition, kek_version, wrapped FROM data_keys ORDER BY partition"
+        ).fetchall()
+    return [(str(p), int(v), bytes(w)) for p, v, w in rows]
+
+
+@pytest.mark.postgres
+def test_postgres_rotation_rewraps_the_database_keys(pg_store: tuple[Path, str]) -> None:
+    """rotate --store: every data key in PostgreSQL moves to v2; v1 can go; search decrypts."""
+    data, url = pg_store
+    before = pg_key_rows(url)
+    partitions = [p for p, _, _ in before]
+    assert {p[:9] for p in partitions} >= {"p20240221", "p20240222"}
+    assert {v for _, v, _ in before} == {1}
+    n = len(before)
+    doc = orjson.loads(kt("keys", "status", "--json", "--store", url, data_dir=data).stdout)
+    assert (doc["current_version"], doc["live_keys"], doc["destroyed_keys"]) == (1, n, 0)
+    assert "***" in doc["path"] or "@" not in doc["path"]  # never the password
+    out = kt("keys", "rotate", "--store", url, data_dir=data)
+    assert out.returncode == 0, out.stderr
+    assert f"Master key v2 (file) now protects {n} data keys; v1 is retired" in out.stdout
+    assert "every server sharing this store" in out.stdout
+    assert "warning" not in out.stderr
+    after = pg_key_rows(url)
+    assert [(p, v) for p, v, _ in after] == [(p, 2) for p in partitions]
+    assert all(a[2] != b[2] for a, b in zip(after, before, strict=True))
+    master_key_path(data, 1).unlink()
+    assert pg_commands(data, url) == ["/usr/bin/cat /srv/rotate-marker", "/usr/bin/id"]
+    doc = orjson.loads(kt("keys", "status", "--json", "--store", url, data_dir=data).stdout)
+    got = [
+        (v["version"], v["retired"] is None, v["live_keys"], v["destroyed_keys"], v["present"])
+        for v in doc["versions"]
+    ]
+    assert got == [(1, False, 0, 0, False), (2, True, n, 0, True)]
+    assert (doc["current_version"], doc["live_keys"]) == (2, n)
+    table = kt("keys", "status", "--store", url, data_dir=data).stdout
+    assert "v2 (current)" in table
+    assert f"{n} live data keys, 0 destroyed" in table
+    audit = kt(
+        "search", "action:audit.key_rotation", "--format", "jsonl", "--store", url, data_dir=data
+    )
+    (event,) = [orjson.loads(line) for line in audit.stdout.splitlines()]
+    assert event["target"]["resource"] == "v2"
+
+
+@pytest.mark.postgres
+def test_postgres_server_without_the_new_key_refuses_new_partitions(
+    pg_store: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Another server still holding only master-v1.key: it keeps reading the partitions it has
+    cached, refuses (one clear error naming the file) to make a data key after the rotation,
+    and works again once keys/master-v2.key is copied over. A restart without it fails at once.
+    """
+    from keeptrail.errors import UserError  # noqa: PLC0415
+    from keeptrail.store.postgres_keys import PgKeyring  # noqa: PLC0415
+
+    data, url = pg_store
+    other = tmp_path / "other"
+    (other / "keys").mkdir(parents=True, mode=0o700)
+    for name in ("ledger.key", "master-v1.key"):
+        (other / "keys" / name).write_bytes((data / "keys" / name).read_bytes())
+        (other / "keys" / name).chmod(0o600)
+    (partition, _, _), *_ = pg_key_rows(url)
+    running = PgKeyring(url, other, {}, create=False)
+    try:
+        cached = running.existing_key(partition)
+        assert kt("keys", "rotate", "--store", url, data_dir=data).returncode == 0
+        assert running.existing_key(partition) == cached  # data keys do not change
+        with pytest.raises(UserError) as refused:
+            running.data_key("p20240301_default")
+        message = str(refused.value)
+        assert "current master key is v2 (file) and this server cannot use it" in message
+        assert f"copy {master_key_path(other, 2)} from the server that rotated" in message
+        assert {v for _, v, _ in pg_key_rows(url)} == {2}  # nothing wrapped under v1
+        assert "p20240301_default" not in [p for p, _, _ in pg_key_rows(url)]
+        line = one_line_error(kt("search", "action:sudo.command", "--store", url, data_dir=other))
+        assert "master key v2 is missing" in line
+        assert "every server sharing the PostgreSQL store needs the same master keys" in line
+        master_key_path(other, 2).write_bytes(master_key_path(data, 2).read_bytes())
+        master_key_path(other, 2).chmod(0o600)
+        new = running.data_key("p20240301_default")
+    finally:
+        running.close()
+    rows = {p: v for p, v, _ in pg_key_rows(url)}
+    assert rows["p20240301_default"] == 2
+    reopened = PgKeyring(url, data, {}, create=False)
+    try:
+        assert reopened.existing_key("p20240301_default") == new
+    finally:
+        reopened.close()
+
+
+@pytest.mark.postgres
+def test_postgres_rotation_with_a_wrong_key_moves_nothing(pg_store: tuple[Path, str]) -> None:
+    """A master-v1.key that does not open the database's keys: exit 2 naming a partition, no v2
+    in the database, no master-v2.key left behind; a destroyed key is counted, not re-wrapped."""
+    from keeptrail.store.postgres_keys import PgKeyring  # noqa: PLC0415
+
+    data, url = pg_store
+    before = pg_key_rows(url)
+    shredded = before[-1][0]
+    keyring = PgKeyring(url, data, {}, create=False)
+    keyring.destroy(shredded, reason="retention purge, event test")
+    keyring.close()
+    good = master_key_path(data, 1).read_bytes()
+    master_key_path(data, 1).write_bytes(os.urandom(32))
+    line = one_line_error(kt("keys", "rotate", "--store", url, data_dir=data))
+    assert line.startswith(f"error: cannot decrypt partition {before[0][0]}: the master key v1")
+    assert not master_key_path(data, 2).exists()
+    master_key_path(data, 1).write_bytes(good)
+    doc = orjson.loads(kt("keys", "status", "--json", "--store", url, data_dir=data).stdout)
+    assert (doc["current_version"], doc["live_keys"], doc["destroyed_keys"]) == (
+        1,
+        len(before) - 1,
+        1,
+    )
+    rotated = orjson.loads(kt("keys", "rotate", "--json", "--store", url, data_dir=data).stdout)
+    assert (rotated["version"], rotated["rewrapped"]) == (2, len(before) - 1)

@@ -1,8 +1,9 @@
 """Helpers for the tamper tests: a real data directory, raw SQL access, and verification.
 
 The store here has no keyring, so its partitions are plaintext (``sealed`` holds the canonical
-bytes in clear): the attacker can rewrite events consistently, which is the hard case for
-``verify``. Sealed partitions are tampered with in tests/store/test_sealed_store.py.
+bytes unencrypted, compressed by keeptrail.store.compact, which needs no key): the attacker can
+rewrite events consistently, which is the hard case for ``verify``. Sealed partitions are
+tampered with in tests/store/test_sealed_store.py.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from keeptrail.ledger.keys import load_verifier
 from keeptrail.ledger.publish import Publisher
 from keeptrail.ledger.verify import Report, verify_ledger
 from keeptrail.protect.projection import COLUMNS, DocumentProjection, decode_clear
+from keeptrail.store.compact import pack, unpack
 from keeptrail.store.sqlite import SQLiteStore
 
 
@@ -83,13 +85,13 @@ def edit_event(
     (clear,) = db.execute(
         "SELECT clear_fields FROM partitions WHERE name = ?", (table.strip('"'),)
     ).fetchone()
-    doc = orjson.loads(blob)
+    doc = orjson.loads(unpack(bytes(blob)))
     change(doc)
     values = DocumentProjection(decode_clear(clear))(doc)
     sets = ", ".join(f"{c} = ?" for c in COLUMNS)
     db.execute(
         f"UPDATE {table} SET {sets}, sealed = ? WHERE leaf_index = ?",
-        (*values, orjson.dumps(doc, option=orjson.OPT_SORT_KEYS), leaf_index),
+        (*values, pack(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)), leaf_index),
     )
 
 
@@ -105,7 +107,7 @@ def rewrite_tree(db: sqlite3.Connection) -> None:
         (blob,) = db.execute(
             f'SELECT sealed FROM "{name}" WHERE leaf_index = ?', (index,)
         ).fetchone()
-        blobs.append(bytes(blob))
+        blobs.append(unpack(bytes(blob)))
     grown = grow(Frontier(), blobs)
     db.execute("BEGIN")
     db.executemany(

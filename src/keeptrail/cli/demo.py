@@ -15,6 +15,8 @@ from rich.console import Console
 from keeptrail.cli.ingest import print_summary
 from keeptrail.cli.output import count_table, event_table, make_console
 from keeptrail.config import default_data_dir
+from keeptrail.detect.alerts import Alert
+from keeptrail.detect.runtime import open_engine
 from keeptrail.errors import UserError
 from keeptrail.event import Event
 from keeptrail.ingest import Ingestor
@@ -44,6 +46,8 @@ def demo(
         shutil.rmtree(target)
     console = make_console()
     store = open_store(target)
+    engine = open_engine(target)  # the shipped rule pack, as `keeptrail ingest` runs it
+    alerts: list[Alert] = []
     try:
         ingestor = Ingestor(store, tz=UTC, host="demo")
         samples = files("keeptrail") / "samples"
@@ -51,16 +55,51 @@ def demo(
             if entry.name.endswith(".log"):
                 with as_file(entry) as path:
                     ingestor.ingest_file(path)
+        if engine is not None:
+            engine.catch_up(store)
+            alerts = engine.alerts.list(limit=100)
         print_summary(ingestor.summary, console)
         show_findings(store, console)
+        show_alerts(alerts, console)
+        sealed = sum(1 for p in store.partitions() if p.sealed)
+        console.print(
+            f"\nAt rest: {store.count()} events in {len(store.partitions())} partitions, "
+            f"{sealed} encrypted with their own data key (keyring.db, apart from events.db).",
+            markup=False,
+        )
     finally:
+        if engine is not None:
+            engine.close()
         store.close()
     console.print(
         f"\nThe store is in {target}. Try:\n"
         f"  keeptrail search -d {target} 'outcome:failure AND ip:203.0.113.0/24'\n"
         f"  keeptrail search -d {target} 'action:sudo.command' --format jsonl\n"
+        f"  keeptrail alerts list -d {target}\n"
+        f"  keeptrail verify -d {target}\n"
         f"  keeptrail stats -d {target}",
         markup=False,
+    )
+
+
+def show_alerts(alerts: list[Alert], console: Console) -> None:
+    """What the shipped detection rules raised on the samples, most severe first."""
+    order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+    ranked = sorted(alerts, key=lambda a: (order.get(a.severity, 9), a.rule_id))
+    console.print(
+        count_table(
+            "Alerts raised by the shipped rules",
+            ("severity", "rule", "key", "events"),
+            (
+                (
+                    a.severity,
+                    a.rule_id,
+                    ", ".join(f"{k}={v}" for k, v in sorted(a.key.items())),
+                    a.count,
+                )
+                for a in ranked
+            ),
+        )
     )
 
 

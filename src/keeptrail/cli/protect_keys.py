@@ -1,8 +1,9 @@
-"""``keeptrail keys rotate`` and ``keeptrail keys status``: the encryption keys of a data directory.
+"""``keeptrail keys rotate`` and ``keeptrail keys status``: the encryption keys of a store.
 
 They join the ``keys`` group (beside ``keys public``, the ledger's verifier key); each opens the
-keyring, calls one method and formats the result. docs/protect.md explains rotation and what to
-back up.
+keyring — ``<data-dir>/keyring.db``, or with ``--store postgresql://…`` the database's
+``data_keys`` — calls one method and formats the result. docs/protect.md explains rotation and
+what to back up; docs/postgres.md what changes with several servers.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import getpass
 import socket
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from keeptrail.cli.common import DataDir
+from keeptrail.cli.common import DataDir, StoreUrl
 from keeptrail.cli.output import make_console, safe
 from keeptrail.config import default_data_dir, load_config_file
 from keeptrail.errors import UserError
@@ -37,27 +38,55 @@ ConfigFile = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
+class _Keys(Protocol):
+    """What both keyrings offer these commands."""
+
+    def rotate(self) -> RotationResult: ...
+    def status(self) -> KeyringStatus: ...
+    def close(self) -> None: ...
+
+
+def _postgres(url: str | None) -> str | None:
+    return url if url and url.startswith(("postgresql://", "postgres://")) else None
+
+
+def _open_keys(directory: Path, config: Path | None, url: str | None) -> _Keys:
+    settings = load_config_file(directory, config)
+    if url is None:
+        return keyring_at(directory, settings)
+    from keeptrail.store.postgres_keys import open_pg_keyring  # noqa: PLC0415 - psycopg on use
+
+    return open_pg_keyring(url, directory, settings)
+
+
 def register(keys_app: typer.Typer) -> None:
     """Add ``rotate`` and ``status`` to the existing ``keys`` group."""
     keys_app.command("rotate")(rotate)
     keys_app.command("status")(status)
 
 
-def rotate(data_dir: DataDir = None, config: ConfigFile = None, as_json: AsJson = False) -> None:
+def rotate(
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: AsJson = False,
+    store: StoreUrl = None,
+) -> None:
     """Introduce a new master key version and re-wrap every data key under it.
 
-    Events are not re-encrypted. Afterwards the old master key is no longer needed.
+    Events are not re-encrypted. Afterwards the old master key is no longer needed. With
+    --store postgresql://… the data keys stored in PostgreSQL are re-wrapped; copy the new
+    keys/ directory to every server.
 
     Example: keeptrail keys rotate --data-dir /var/lib/keeptrail
     """
     directory = data_dir or default_data_dir()
-    settings = load_config_file(directory, config)
-    keyring = keyring_at(directory, settings)
+    url = _postgres(store)
+    keyring = _open_keys(directory, config, url)
     try:
         result = keyring.rotate()
     finally:
         keyring.close()
-    _record(directory, result)
+    _record(directory, result, url)
     if as_json:
         typer.echo(orjson.dumps(_rotation_json(result), option=orjson.OPT_INDENT_2).decode())
         return
@@ -73,15 +102,27 @@ def rotate(data_dir: DataDir = None, config: ConfigFile = None, as_json: AsJson 
         f"Back up master key v{result.version} now; v{old} is no longer needed to read anything.",
         markup=False,
     )
+    if url is not None:
+        console.print(
+            f"Copy master key v{result.version} (keys/ of this data directory, or the new "
+            "variable) to every server sharing this store: until they have it they keep reading "
+            "but refuse to create new partitions.",
+            markup=False,
+        )
 
 
-def status(data_dir: DataDir = None, config: ConfigFile = None, as_json: AsJson = False) -> None:
+def status(
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: AsJson = False,
+    store: StoreUrl = None,
+) -> None:
     """List the master key versions: provider, dates, and how many data keys each protects.
 
     Example: keeptrail keys status --json
     """
     directory = data_dir or default_data_dir()
-    keyring = keyring_at(directory, load_config_file(directory, config))
+    keyring = _open_keys(directory, config, _postgres(store))
     try:
         report = keyring.status()
     finally:
@@ -180,15 +221,16 @@ def _actor() -> str:
         return "keeptrail"
 
 
-def _record(directory: Path, result: RotationResult) -> None:
-    """Store the rotation as an audit event when the data directory has a store."""
-    if not (directory / "events.db").exists():
+def _record(directory: Path, result: RotationResult, url: str | None) -> None:
+    """Store the rotation as an audit event when there is a store (always with PostgreSQL)."""
+    if url is None and not (directory / "events.db").exists():
         return
-    from keeptrail.store import open_store  # noqa: PLC0415 - only when there is a store
+    from keeptrail.cli.common import store_for  # noqa: PLC0415 - only when there is a store
+    from keeptrail.store import open_store  # noqa: PLC0415
 
     event = rotation_event(result, by=_actor(), now=time.time_ns() // 1000, event_id=uuid7())
     try:
-        store = open_store(directory)
+        store = open_store(directory) if url is None else store_for(directory, store=url)
         try:
             store.append([event])
         finally:

@@ -1,8 +1,10 @@
-"""``keeptrail retention plan|apply|check``: what the retention policies expire, and purging it.
+"""``keeptrail retention plan|apply|check|reclaim``: what the policies expire, and purging it.
 
 ``plan`` and ``apply`` compute the same plan (:mod:`keeptrail.protect.plan`) from the store's
 partitions, the configured policies and the active legal holds; ``apply`` then runs it
-(:mod:`keeptrail.protect.purge`). docs/protect.md explains policies, holds and purges.
+(:mod:`keeptrail.protect.purge`) and, once the purge event is recorded, frees the storage of
+the purged partitions (``Store.reclaim``), which ``reclaim`` alone resumes after an
+interruption. docs/protect.md explains policies, holds and purges.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from keeptrail.protect.plan import RetentionPlan, compute_plan
 from keeptrail.protect.purge import ApplyResult, apply_plan
 from keeptrail.protect.retention import DEFAULT_CLASS, RetentionPolicies, load_policies
 from keeptrail.query.timerange import parse_time_bound
-from keeptrail.store.contract import Store
+from keeptrail.store.contract import ReclaimResult, Store
 
 retention_app = typer.Typer(
     help="Retention policies: what has expired, and purging it.", no_args_is_help=True
@@ -43,6 +45,16 @@ ConfigFile = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+ReclaimBudget = Annotated[
+    float | None,
+    typer.Option(
+        "--reclaim-budget",
+        min=0.0,
+        help="Seconds to spend freeing purged partitions' storage; at least one table is freed"
+        " when any waits [default: no limit].",
+        show_default=False,
+    ),
+]
 
 
 def _plan(store: Store, policies: RetentionPolicies, now: int) -> RetentionPlan:
@@ -89,6 +101,13 @@ def apply(
     by: Annotated[
         str | None, typer.Option(help="Who is purging, for the audit event [default: login].")
     ] = None,
+    reclaim_budget: ReclaimBudget = None,
+    no_reclaim: Annotated[
+        bool,
+        typer.Option(
+            "--no-reclaim", help="Leave freeing storage to a later `keeptrail retention reclaim`."
+        ),
+    ] = False,
     as_json: AsJson = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
@@ -96,7 +115,8 @@ def apply(
 ) -> None:
     """Purge every expired partition (keys destroyed first), except events under legal hold.
 
-    Records one audit.retention_purge event. Example: keeptrail retention apply --yes
+    Records one audit.retention_purge event, then frees the purged partitions' storage.
+    Example: keeptrail retention apply --yes
     """
     directory = data_dir or default_data_dir()
     policies = load_policies(directory, config)
@@ -121,18 +141,67 @@ def apply(
         started = time.perf_counter()
         done = apply_plan(store, result, holds, by=by or default_actor())
         elapsed = time.perf_counter() - started
+        # After the purge event is recorded: the purge is complete and explained without it.
+        freed = None if no_reclaim else store.reclaim(reclaim_budget)
     finally:
         store.close()
     if as_json:
-        report = {**_apply_json(done, elapsed), "warnings": [str(w) for w in result.warnings]}
+        report = {
+            **_apply_json(done, elapsed),
+            "reclaim": _reclaim_json(freed) if freed is not None else None,
+            "warnings": [str(w) for w in result.warnings],
+        }
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return
-    make_console().print(
+    console = make_console()
+    console.print(
         f"Purged {len(done.done)} partitions: {done.deleted} events removed, "
         f"{done.keys_destroyed} keys destroyed, {done.kept} events kept under legal hold "
         f"({elapsed:.2f}s). Recorded as audit.retention_purge {done.purge_event_id}.",
         markup=False,
     )
+    if freed is not None:
+        _print_reclaim(console, freed)
+
+
+@retention_app.command("reclaim")
+def reclaim(
+    budget: ReclaimBudget = None,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+    store_url: StoreUrl = None,
+) -> None:
+    """Free the storage of purged partitions (their keys are already destroyed).
+
+    `retention apply` does this after each purge; run it to finish an interrupted or
+    budget-limited reclaim. Example: keeptrail retention reclaim --reclaim-budget 30
+    """
+    store = store_for(data_dir or default_data_dir(), must_exist=True, store=store_url)
+    try:
+        freed = store.reclaim(budget)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(orjson.dumps(_reclaim_json(freed), option=orjson.OPT_INDENT_2).decode())
+        return
+    _print_reclaim(make_console(), freed)
+
+
+def _reclaim_json(freed: ReclaimResult) -> dict[str, object]:
+    return {
+        "dropped": freed.dropped,
+        "remaining": freed.remaining,
+        "elapsed_ms": round(freed.seconds * 1000, 3),
+    }
+
+
+def _print_reclaim(console: Console, freed: ReclaimResult) -> None:
+    if not freed.dropped and not freed.remaining:
+        return
+    text = f"Reclaimed the storage of {len(freed.dropped)} purged partitions ({freed.seconds:.2f}s)"
+    if freed.remaining:
+        text += f"; {freed.remaining} still waiting: run keeptrail retention reclaim"
+    console.print(f"{text}.", markup=False)
 
 
 @retention_app.command("check")

@@ -35,10 +35,32 @@ from keeptrail.protect.kek import (
     FileProvider,
     KekConfig,
     Providers,
-    UnwrapFailed,
-    context_for,
     master_key_path,
 )
+from keeptrail.protect.wrapping import (
+    KeyUnavailable,
+    WrappedKey,
+    holds_version,
+    make_check,
+    rewrap,
+    unwrap_key,
+    wrap_key,
+)
+
+__all__ = [  # KeyUnavailable is re-exported: the stores import it from here
+    "KEYRING_FILE",
+    "DataKeyInfo",
+    "KeyUnavailable",
+    "Keyring",
+    "KeyringStatus",
+    "MasterKeyInfo",
+    "RotationResult",
+    "encryption_enabled",
+    "iso",
+    "keyring_at",
+    "open_keyring",
+    "protect_table",
+]
 
 KEYRING_FILE: Final = "keyring.db"
 SCHEMA_VERSION: Final = 1
@@ -61,15 +83,6 @@ CREATE TABLE IF NOT EXISTS data_keys (
     destroy_reason TEXT
 );
 """
-
-
-class KeyUnavailable(UserError):
-    """A partition's data key cannot be had; the message names the partition and why."""
-
-    def __init__(self, partition: str, reason: str) -> None:
-        super().__init__(f"cannot decrypt partition {partition}: {reason}")
-        self.partition = partition
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,14 +358,21 @@ class Keyring:
                     "SELECT partition, kek_version, wrapped FROM data_keys"
                     " WHERE destroyed_at IS NULL AND wrapped IS NOT NULL ORDER BY partition"
                 ).fetchall()
-                for partition, old, wrapped in rows:
-                    key = self._cache.get(partition) or self._unwrap(
-                        partition, int(old), bytes(wrapped)
-                    )
-                    self._db.execute(
-                        "UPDATE data_keys SET kek_version = ?, wrapped = ? WHERE partition = ?",
-                        (version, self._wrap(partition, version, key), partition),
-                    )
+                name = self._provider_name(version)
+                moved = rewrap(
+                    (
+                        WrappedKey(p, int(old), self._provider_name(int(old)), bytes(w))
+                        for p, old, w in rows
+                    ),
+                    self.providers,
+                    version=version,
+                    name=name,
+                    cache=self._cache,
+                )
+                self._db.executemany(
+                    "UPDATE data_keys SET kek_version = ?, wrapped = ? WHERE partition = ?",
+                    [(version, wrapped, partition) for partition, wrapped in moved],
+                )
                 now = self._clock()
                 self._db.execute(
                     "UPDATE master_keys SET retired_at = ?"
@@ -423,7 +443,7 @@ class Keyring:
             previous = None  # nothing to compare the new key with: another provider made it
         self.providers.note_current(version)
         provider.create(version, previous=previous)
-        check = provider.wrap(version, os.urandom(KEY_BYTES), _check_context(version))
+        check = make_check(self.providers, name, version)
         self._db.execute(
             "INSERT INTO master_keys (version, provider, created_at, check_blob)"
             " VALUES (?, ?, ?, ?)",
@@ -455,10 +475,9 @@ class Keyring:
 
     def _wrap(self, partition: str, version: int, key: bytes) -> bytes:
         name = self._provider_name(version)
-        provider = self.providers.get(name)
         if version not in self._verified:
             self._verify(version, name)
-        return provider.wrap(version, key, context_for(partition, version))
+        return wrap_key(self.providers, partition, version, name, key)
 
     def _verify(self, version: int, name: str) -> None:
         """Check that what the provider calls version N is the keyring's version N.
@@ -471,41 +490,24 @@ class Keyring:
         found = self._db.execute(
             "SELECT check_blob FROM master_keys WHERE version = ?", (version,)
         ).fetchone()
-        if found is not None and found[0] is not None:
-            try:
-                self.providers.get(name).unwrap(version, bytes(found[0]), _check_context(version))
-            except UnwrapFailed:
-                hint = {
-                    "env": "a process started with the key from before a rotation? restart it",
-                    "file": f"was {master_key_path(self.path.parent, version)} replaced?",
-                }.get(name, "does the kek_command use the right key?")
-                raise UserError(
-                    f"master key v{version} ({name}) is not the key this keyring recorded as "
-                    f"v{version} ({hint}); nothing was encrypted with it"
-                ) from None
+        check = None if found is None or found[0] is None else bytes(found[0])
+        if not holds_version(self.providers, name, version, check):
+            hint = {
+                "env": "a process started with the key from before a rotation? restart it",
+                "file": f"was {master_key_path(self.path.parent, version)} replaced?",
+            }.get(name, "does the kek_command use the right key?")
+            raise UserError(
+                f"master key v{version} ({name}) is not the key this keyring recorded as "
+                f"v{version} ({hint}); nothing was encrypted with it"
+            )
         self._verified.add(version)
 
     def _unwrap(self, partition: str, version: int, wrapped: bytes) -> bytes:
         try:
-            provider = self.providers.get(self._provider_name(version))
-            key = provider.unwrap(version, wrapped, context_for(partition, version))
-        except UnwrapFailed as exc:
-            detail = str(exc)
-            why = f" ({detail})" if detail.startswith("kek_command") else ""
-            raise KeyUnavailable(
-                partition, f"the master key v{version} does not open it (wrong key?){why}"
-            ) from None
-        except KeyUnavailable:
-            raise
+            name = self._provider_name(version)
         except UserError as exc:
             raise KeyUnavailable(partition, str(exc)) from None
-        if len(key) != KEY_BYTES:
-            raise KeyUnavailable(partition, f"master key v{version} unwrapped a malformed key")
-        return key
-
-
-def _check_context(version: int) -> str:
-    return f"keeptrail-master-key-check:v{version}"
+        return unwrap_key(self.providers, partition, version, name, wrapped)
 
 
 def _destroyed(destroyed_at: int | None, reason: str | None) -> str:

@@ -173,6 +173,19 @@ class PurgeResult:
     last_time: int | None = None
 
 
+@dataclass(slots=True, frozen=True)
+class ReclaimResult:
+    """What one ``reclaim`` did: the detached tables it freed and how many still wait.
+
+    A whole-partition purge only destroys the key and detaches the table (constant time);
+    freeing its pages is this separate, resumable step.
+    """
+
+    dropped: list[str] = field(default_factory=list)
+    remaining: int = 0
+    seconds: float = 0.0
+
+
 class Store(Protocol):
     """An append-only event store with file positions, search and statistics."""
 
@@ -240,9 +253,19 @@ class Store(Protocol):
         """Remove a partition's events, except those under one of ``holds`` (active ones).
 
         With nothing held inside: the data key is destroyed first (crypto-shred: every copy
-        and backup becomes unreadable at once), then the table is dropped; the cost does not
-        grow with the number of events. With held events inside: only the other rows are
-        deleted and the key is kept (state ``partial``). Leaves stay in the ledger.
+        and backup becomes unreadable at once), then the table is detached from the store
+        (a backend may leave its pages for :meth:`reclaim`); the cost does not grow with the
+        number of events. With held events inside: only the other rows are deleted and the
+        key is kept (state ``partial``). Leaves stay in the ledger.
+        """
+        ...
+
+    def reclaim(self, budget_seconds: float | None = None) -> ReclaimResult:
+        """Free the storage of purged partitions detached by :meth:`purge_partition`.
+
+        Each detached table goes in its own transaction, so an interrupted reclaim leaves a
+        consistent store and the next call finishes; no new table is started once
+        ``budget_seconds`` have passed (``None``: no limit). Their keys are already gone.
         """
         ...
 

@@ -18,6 +18,7 @@ import orjson
 from keeptrail.ledger.merkle import leaf_hash
 from keeptrail.protect.projection import COLUMNS, DocumentProjection, dotted
 from keeptrail.protect.seal import SealError
+from keeptrail.store.compact import CompactError
 from keeptrail.store.contract import LeafRow
 from keeptrail.store.sealed import PartitionKeys, PartitionMeta
 
@@ -73,6 +74,11 @@ class LeafChecker:
         id16 = bytes(row[1])
         try:
             canonical = self._keys.canonical(meta, id16, row[-1])
+        except CompactError as exc:
+            return LeafRow(
+                leaf_index, leaf_index, event_id, stored, stored, partition,
+                f"its stored bytes in {partition} are not a valid event ({exc})",
+            )  # fmt: skip
         except SealError:
             return LeafRow(
                 leaf_index, leaf_index, event_id, stored, stored, partition,

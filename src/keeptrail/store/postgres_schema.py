@@ -206,12 +206,18 @@ def m005_data_keys(db: psycopg.Connection) -> None:
     )
 
 
+def m006_master_key_rotation(db: psycopg.Connection) -> None:
+    """Rotation on PostgreSQL: when a master key version was retired, and its check value."""
+    db.execute("ALTER TABLE master_keys ADD COLUMN retired_at bigint, ADD COLUMN check_blob bytea")
+
+
 MIGRATIONS: Final[tuple[Callable[[psycopg.Connection], None], ...]] = (
     m001_events,
     m002_file_positions,
     m003_ledger,
     m004_partitions_holds,
     m005_data_keys,
+    m006_master_key_rotation,
 )
 
 

@@ -1,7 +1,8 @@
 """Partition metadata, data keys and opening sealed rows: backend-independent (docs/storage.md).
 
-Both SQL backends store an event as its canonical bytes in a ``sealed`` column, encrypted with
-its partition's data key when the partition is sealed. This module is what they share around
+Both SQL backends store an event as its canonical bytes in a ``sealed`` column, compressed
+(:mod:`keeptrail.store.compact`) and then encrypted with its partition's data key when the
+partition is sealed. This module is what they share around
 that column: the partition metadata they read back, the per-store cache of data keys, and
 turning a stored row back into canonical bytes or an :class:`~keeptrail.event.Event`. A key
 that cannot be had, or a value that does not authenticate, is a clear error naming the
@@ -20,6 +21,7 @@ from keeptrail.event import Event, from_document
 from keeptrail.protect.keyring import KeyUnavailable
 from keeptrail.protect.projection import decode_clear
 from keeptrail.protect.seal import Sealer, SealError, aad_for
+from keeptrail.store.compact import CompactError, unpack
 from keeptrail.store.contract import PartitionInfo
 from keeptrail.store.rows import uuid_text
 
@@ -139,23 +141,47 @@ class PartitionKeys:
             self.sealer.forget(key)
 
     def canonical(self, meta: PartitionMeta, id16: bytes, blob: bytes) -> bytes:
-        """The canonical bytes stored in a row's ``sealed`` column, opened if sealed."""
+        """The canonical bytes stored in a row's ``sealed`` column: opened if sealed, unpacked.
+
+        :class:`~keeptrail.store.compact.CompactError` (a :class:`SealError`) when the opened
+        value is not a valid stored event (format byte, compressed payload).
+        """
         if not meta.sealed:
-            return bytes(blob)
-        key = self.for_read(meta.name)
+            stored = bytes(blob)
+        else:
+            key = self.for_read(meta.name)
+            try:
+                stored = self.sealer.open(key, bytes(blob), aad_for(bytes(id16), meta.name))
+            except SealError as exc:
+                raise SealError(
+                    f"event {uuid_text(bytes(id16))} in partition {meta.name} cannot be"
+                    f" decrypted: {exc}"
+                ) from None
         try:
-            return self.sealer.open(key, bytes(blob), aad_for(bytes(id16), meta.name))
-        except SealError as exc:
-            raise SealError(
-                f"event {uuid_text(bytes(id16))} in partition {meta.name} cannot be decrypted: "
-                f"{exc}"
+            return unpack(stored)
+        except CompactError as exc:
+            raise CompactError(
+                f"event {uuid_text(bytes(id16))} in partition {meta.name} cannot be read: {exc}"
             ) from None
 
     def event(self, meta: PartitionMeta, id16: bytes, blob: bytes) -> Event:
         """The stored event of a row."""
-        return event_from_canonical(self.canonical(meta, id16, blob))
+        try:
+            return event_from_canonical(self.canonical(meta, id16, blob))
+        except CompactError as exc:
+            if str(exc).startswith("event "):
+                raise
+            raise CompactError(
+                f"event {uuid_text(bytes(id16))} in partition {meta.name} cannot be read: {exc}"
+            ) from None
 
 
 def event_from_canonical(data: bytes) -> Event:
-    """An event from its canonical bytes (what ``sealed`` holds once opened)."""
-    return from_document(orjson.loads(data))
+    """An event from its canonical bytes (what ``sealed`` holds once opened).
+
+    :class:`CompactError` when they are not an event (a row altered in an unsealed partition).
+    """
+    try:
+        return from_document(orjson.loads(data))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise CompactError(f"the stored event is not a valid event document ({exc})") from None

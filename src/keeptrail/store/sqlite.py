@@ -38,6 +38,7 @@ from keeptrail.query.predicate import compile_predicate
 from keeptrail.query.split import Needle, required_needles, split_query
 from keeptrail.query.tree import Node
 from keeptrail.store import rows
+from keeptrail.store.compact import pack
 from keeptrail.store.contract import FilePosition, SearchPage, Stats
 from keeptrail.store.partitioning import DEFAULT_CLASS, DayCache, check_class, partition_name
 from keeptrail.store.partitioning import quoted as q
@@ -187,8 +188,8 @@ class SQLiteStore(RetentionMixin, LedgerMixin):
     def _insert_leaves(self, encoded: list[tuple[Any, ...]], events: Sequence[Event]) -> Grown:
         """Insert leaves and partition rows; the caller commits or rolls back.
 
-        The canonical bytes are computed once per event: hashed for the leaf and sealed into
-        the row.
+        The canonical bytes are computed once per event: hashed for the leaf, and compressed
+        then sealed into the row.
         """
         encoder = self._encoder
         canonical = [encoder(r) for r in encoded]
@@ -207,7 +208,7 @@ class SQLiteStore(RetentionMixin, LedgerMixin):
             if route is None:
                 route = self._route(day, rclass)
             id16 = row[0]
-            data = canonical[i]
+            data = pack(canonical[i])
             blob = data if route.key is None else seal(route.key, data, id16 + route.suffix)
             leaves.append((index, id16, route.name, hashes[i]))
             group = groups.get(route.name)

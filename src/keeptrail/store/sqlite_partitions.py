@@ -10,11 +10,12 @@ and stops after a page.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import Final
 
 from keeptrail.protect.projection import COLUMNS, encode_clear
-from keeptrail.store.partitioning import check_name, quoted
+from keeptrail.store.partitioning import NAME_PATTERN, check_name, quoted
 
 _TYPES: Final = {
     "id": "BLOB NOT NULL",
@@ -37,6 +38,19 @@ PARTITION_COLUMNS: Final = (
     "name, day, retention_class, sealed, events, first_time, last_time, first_leaf, last_leaf,"
     " state, created_at, purged_at, purge_event, clear_fields"
 )
+
+
+RECLAIM_PREFIX: Final = "reclaim_"
+RECLAIM_PATTERN: Final = re.compile(RECLAIM_PREFIX + "(" + NAME_PATTERN.pattern + ")")
+
+
+def reclaim_table(name: str) -> str:
+    """The quoted name a purged partition's table is renamed to while it waits for reclaim.
+
+    It does not match :data:`~keeptrail.store.partitioning.NAME_PATTERN`, so nothing that
+    walks partition tables (search, stats, ``verify``'s look for rows without a leaf) sees it.
+    """
+    return f'"{RECLAIM_PREFIX}{check_name(name)}"'
 
 
 def create_registry(db: sqlite3.Connection) -> None:

@@ -1,10 +1,19 @@
 """Partitions, purges and legal holds of :class:`~keeptrail.store.sqlite.SQLiteStore`.
 
-A purge of a partition with nothing held inside destroys its data key *first* (so every copy
-of the database, every backup, becomes unreadable for it at that instant), then drops its
-table: the cost does not depend on the number of events (a ``DROP TABLE`` frees pages; it
-does not read rows). With held events inside only the other rows are deleted and the key is
-kept (state ``partial``). Leaves stay: the ledger and its proofs for other events still verify.
+A purge of a sealed partition with nothing held inside destroys its data key *first* (so every
+copy of the database, every backup, becomes unreadable for it at that instant), then detaches
+its table in one short transaction: ``ALTER TABLE ... RENAME TO reclaim_<name>`` (a schema
+edit; no row or page is touched; its indexes stay attached) and the ``partitions`` row marked
+``purged``. Neither step depends on the number of events. Freeing the pages — SQLite's
+``DROP TABLE`` walks every page of the table and its indexes, about 9 µs per event — is
+:meth:`RetentionMixin.reclaim`, run afterwards (``keeptrail retention apply`` calls it once the
+purge event is recorded; ``keeptrail retention reclaim`` resumes it), one table per
+transaction so a crash leaves a consistent store and the next reclaim finishes.
+
+An unsealed partition has no key to destroy: its rows *are* the data, so its table is dropped
+inside the purge with ``secure_delete`` on (time grows with its size). With held events inside
+only the other rows are deleted and the key is kept (state ``partial``). Leaves stay: the
+ledger and its proofs for other events still verify.
 """
 
 from __future__ import annotations
@@ -21,9 +30,10 @@ from keeptrail.query.errors import QueryError
 from keeptrail.query.parse import parse
 from keeptrail.query.predicate import compile_predicate
 from keeptrail.query.split import split_query
-from keeptrail.store.contract import Hold, PartitionInfo, PurgeResult
+from keeptrail.store.contract import Hold, PartitionInfo, PurgeResult, ReclaimResult
 from keeptrail.store.partitioning import quoted as q
 from keeptrail.store.sealed import PartitionKeys, PartitionMeta
+from keeptrail.store.sqlite_partitions import RECLAIM_PATTERN, reclaim_table
 
 _HOLD_COLUMNS: Final = (
     "id, query, since, until, reason, created_by, created_at, released_at, released_by"
@@ -36,6 +46,7 @@ class RetentionMixin:
     _db: sqlite3.Connection
     _keys: PartitionKeys
     _routes: dict[Any, Any]
+    _readonly: bool
 
     def _metas(
         self, since: int | None = None, until: int | None = None, *, include_purged: bool = False
@@ -75,7 +86,15 @@ class RetentionMixin:
                 db.execute("PRAGMA secure_delete = ON")  # plaintext pages are zeroed when freed
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.execute(f"DROP TABLE IF EXISTS {q(name)}")
+                exists = db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+                ).fetchone()
+                if exists is not None and destroyed:
+                    # O(1): a schema edit. The ciphertext stays until reclaim() frees its pages,
+                    # but its key is already gone, in this file and in every copy of it.
+                    db.execute(f"ALTER TABLE {q(name)} RENAME TO {reclaim_table(name)}")
+                elif exists is not None:
+                    db.execute(f"DROP TABLE {q(name)}")
                 db.execute(
                     "UPDATE partitions SET state = 'purged', events = 0, purged_at = ?,"
                     " purge_event = ? WHERE name = ?",
@@ -135,6 +154,52 @@ class RetentionMixin:
         return PurgeResult(
             name, state, len(removed), kept, False, _runs(removed), meta.first_time, meta.last_time
         )
+
+    def awaiting_reclaim(self) -> list[str]:
+        """Partitions purged (key destroyed, table detached) whose pages are not freed yet."""
+        found = self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'reclaim%'"
+            " ORDER BY name"
+        ).fetchall()
+        names = [m.group(1) for (n,) in found if (m := RECLAIM_PATTERN.fullmatch(n))]
+        if not names:
+            return []
+        purged = {
+            n
+            for (n,) in self._db.execute(
+                "SELECT name FROM partitions WHERE state = 'purged'"
+            ).fetchall()
+        }
+        # Only a purged partition's detached table is ever dropped here: a table renamed by
+        # hand (a live partition's) is not reclaim's to free.
+        return [n for n in names if n in purged]
+
+    def reclaim(self, budget_seconds: float | None = None) -> ReclaimResult:
+        """Free the pages of detached tables, one per transaction, within ``budget_seconds``.
+
+        At least one table is dropped per call when any waits (a single ``DROP TABLE`` cannot
+        be split), then none is started once the budget is spent. A crash mid-way rolls that
+        one ``DROP`` back: the table is still queued and the next call drops it.
+        """
+        if self._readonly:
+            raise UserError("the store is open read-only: reclaim needs it writable")
+        started = time.perf_counter()
+        queue = self.awaiting_reclaim()
+        dropped: list[str] = []
+        db = self._db
+        for name in queue:
+            elapsed = time.perf_counter() - started
+            if dropped and budget_seconds is not None and elapsed >= budget_seconds:
+                break
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(f"DROP TABLE IF EXISTS {reclaim_table(name)}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            dropped.append(name)
+        return ReclaimResult(dropped, len(queue) - len(dropped), time.perf_counter() - started)
 
     def _held(self, meta: PartitionMeta, holds: Sequence[Hold]) -> set[int]:
         """Leaf indexes of the partition's events under any of ``holds``."""
