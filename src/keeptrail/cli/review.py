@@ -29,7 +29,7 @@ from keeptrail.event import Event, format_time
 from keeptrail.permissions.findings_config import DAY_US, parse_window
 from keeptrail.permissions.reviews import Actor, ReviewService, progress
 from keeptrail.permissions.reviews_export import build_export, to_csv
-from keeptrail.permissions.reviews_store import Campaign, Item, open_reviews
+from keeptrail.permissions.reviews_store import Campaign, open_reviews
 from keeptrail.permissions.snapshots import open_snapshots
 from keeptrail.permissions.usage import UsageReader
 from keeptrail.server import audit
@@ -138,7 +138,7 @@ def show(
     p = progress(items)
     shown = [i for i in items if not undecided or i.decision is None]
     if as_json:
-        data = {**c.to_json(), "progress": p.to_json(), "items": [_item_json(i) for i in shown]}
+        data = {**c.to_json(), "progress": p.to_json(), "items": [i.to_json() for i in shown]}
         typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
     _print_header(c, p.decided, p.total, p.kept, p.revoked)
@@ -170,23 +170,6 @@ def _print_header(c: Campaign, decided: int, total: int, kept: int, revoked: int
         )
     )
     console.print(Text(f"progress: {decided}/{total} decided ({kept} keep, {revoked} revoke)"))
-
-
-def _item_json(i: Item) -> dict[str, object]:
-    e = i.entitlement
-    return {
-        "item": i.number,
-        "key": i.key,
-        "snapshot": i.snapshot,
-        "system": e.system,
-        "principal": e.principal,
-        "principal_kind": e.principal_kind,
-        "privilege": e.privilege,
-        "scope": e.scope,
-        "granted_via": e.granted_via,
-        "privileged": e.privileged,
-        "decision": i.decision.to_json() if i.decision else None,
-    }
 
 
 @review_app.command("decide")

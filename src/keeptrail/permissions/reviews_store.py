@@ -142,6 +142,23 @@ class Item:
     entitlement: Entitlement
     decision: Decision | None = None
 
+    def to_json(self) -> dict[str, object]:
+        """The item as the CLI's ``--json`` and the API show it (one shape for both)."""
+        e = self.entitlement
+        return {
+            "item": self.number,
+            "key": self.key,
+            "snapshot": self.snapshot,
+            "system": e.system,
+            "principal": e.principal,
+            "principal_kind": e.principal_kind,
+            "privilege": e.privilege,
+            "scope": e.scope,
+            "granted_via": e.granted_via,
+            "privileged": e.privileged,
+            "decision": self.decision.to_json() if self.decision else None,
+        }
+
 
 class ReviewStore:
     """Campaigns, items and decisions (one connection; WAL; short write transactions)."""

@@ -35,7 +35,7 @@ from keeptrail.permissions.findings_config import DAY_US, FindingsConfig, parse_
 from keeptrail.permissions.model import Snapshot
 from keeptrail.permissions.reviews import Actor, ReviewService, progress
 from keeptrail.permissions.reviews_export import build_export, to_csv
-from keeptrail.permissions.reviews_store import Item, open_reviews
+from keeptrail.permissions.reviews_store import open_reviews
 from keeptrail.permissions.snapshots import open_snapshots
 from keeptrail.permissions.usage import UsageReader
 from keeptrail.server import audit
@@ -245,23 +245,6 @@ def _service(state: ServerState, principal: Principal) -> tuple[ReviewService, C
     return ReviewService(reviews, append, actor), reviews.close
 
 
-def _item_json(i: Item) -> dict[str, Any]:
-    e = i.entitlement
-    return {
-        "item": i.number,
-        "key": i.key,
-        "snapshot": i.snapshot,
-        "system": e.system,
-        "principal": e.principal,
-        "principal_kind": e.principal_kind,
-        "privilege": e.privilege,
-        "scope": e.scope,
-        "granted_via": e.granted_via,
-        "privileged": e.privileged,
-        "decision": i.decision.to_json() if i.decision else None,
-    }
-
-
 @router.get("/reviews", summary="Review campaigns, newest first, with progress")
 async def list_reviews(principal: Reader, state: StateDep) -> Json:
     def read() -> list[dict[str, Any]]:
@@ -285,7 +268,7 @@ async def get_review(campaign_id: str, principal: Reader, state: StateDep) -> Js
             return {
                 **c.to_json(),
                 "progress": progress(items).to_json(),
-                "items": [_item_json(i) for i in items],
+                "items": [i.to_json() for i in items],
             }
 
     try:
@@ -337,7 +320,7 @@ async def decide_review(
         return {
             "campaign": c.id,
             "state": c.state,
-            "item": _item_json(item),
+            "item": item.to_json(),
             "event_id": record.event_id,
             "progress": p.to_json(),
         }
