@@ -198,7 +198,7 @@ def http_ingest(url: str, data_dir: Path, n: int, servers: int) -> float:
             shutil.rmtree(d, ignore_errors=True)
             shutil.copytree(data_dir / "keys", d / "keys")
             token = subprocess.run(
-                [sys.executable, "-m", "keeptrail", "tokens", "create", "--name", "bench",
+                [sys.executable, "-m", "keeptrail", "tokens", "create", "--name", f"bench-{d.name}",
                  "--role", "ingest", "--data-dir", str(d)],
                 capture_output=True, text=True, check=True, env=env,
             ).stdout.strip()  # fmt: skip

@@ -35,14 +35,17 @@ PER_BATCH = 200
 
 
 class PgServer:
-    """``keeptrail serve --store URL`` with its own data directory (tokens) and the shared key."""
+    """``keeptrail serve --store URL`` with its own data directory and the shared key.
+
+    Tokens are shared through the database, so each server's client gets its own name."""
 
     def __init__(self, url: str, data_dir: Path, log: Path) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.token = keeptrail(
-            "tokens", "create", "--name", "bench", "--role", "ingest", "--data-dir", str(data_dir),
+            "tokens", "create", "--name", f"client-{data_dir.name}", "--role", "ingest",
+            "--data-dir", str(data_dir),
             env={"KEEPTRAIL_STORE": url},
         ).stdout.strip()  # fmt: skip
         self.log = log

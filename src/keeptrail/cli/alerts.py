@@ -1,12 +1,14 @@
 """``keeptrail alerts``: list, show, acknowledge and resolve the alerts the engine raised.
 
-Alerts live in ``<data-dir>/detect.db``; each acknowledgement or resolution is also appended to
+Alerts live in ``<data-dir>/detect.db`` (with ``--store postgresql://…``, in that database,
+shared by every server); each acknowledgement or resolution is also appended to
 the event store (``alert.acknowledged`` / ``alert.resolved``, actor = who) so it is in the ledger.
 Alert text comes from logs: everything printed passes through :func:`keeptrail.cli.output.safe`.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -20,13 +22,13 @@ from keeptrail.cli.common import DataDir, StoreUrl, store_for
 from keeptrail.cli.output import make_console, safe
 from keeptrail.config import default_data_dir
 from keeptrail.detect.alert_actions import check_comment, transition_event
-from keeptrail.detect.alerts import STATUSES, Alert, AlertStore
-from keeptrail.detect.runtime import DETECT_DB
+from keeptrail.detect.alerts import STATUSES, Alert, AlertStore, open_alerts
 from keeptrail.errors import UserError
 from keeptrail.event import format_time
 from keeptrail.notify.outbox import deliveries_of
 from keeptrail.query.timerange import parse_time_bound
 from keeptrail.server.audit import local_actor
+from keeptrail.state_db import DETECT_DB, is_postgres_url
 
 alerts_app = typer.Typer(help="Alerts: list, show, acknowledge, resolve.", no_args_is_help=True)
 
@@ -34,12 +36,15 @@ Comment = Annotated[str, typer.Option("--comment", "-m", help="Why (required, re
 By = Annotated[str | None, typer.Option("--by", help="Who is acting [default: the login name].")]
 
 
-def _open(data_dir: Path | None) -> tuple[Path, AlertStore]:
+def _open(data_dir: Path | None, store_url: str | None) -> tuple[Path, str | None, AlertStore]:
+    """The data directory, the PostgreSQL URL (if the store is one) and the alert store."""
     directory = data_dir or default_data_dir()
-    path = directory / DETECT_DB
-    if not path.exists():
-        raise UserError(f"no alerts in {directory}: the detection engine has not run there yet")
-    return directory, AlertStore(path)
+    url = store_url or os.environ.get("KEEPTRAIL_STORE")
+    if not is_postgres_url(url):
+        if not (directory / DETECT_DB).exists():
+            raise UserError(f"no alerts in {directory}: the detection engine has not run there yet")
+        url = None
+    return directory, url, open_alerts(directory, url)
 
 
 @alerts_app.command("list")
@@ -54,6 +59,7 @@ def list_alerts(
     limit: Annotated[int, typer.Option(help="At most this many (newest first).")] = 50,
     output_format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """List alerts, most recently seen first.
 
@@ -62,7 +68,7 @@ def list_alerts(
     if output_format not in ("table", "json"):
         raise UserError("--format must be table or json")
     lo = parse_time_bound(since, now_us=_now()) if since else None
-    _, store = _open(data_dir)
+    _, _, store = _open(data_dir, store_url)
     try:
         alerts = store.list(status=status, rule_id=rule, since=lo, limit=limit)
     finally:
@@ -94,16 +100,17 @@ def show(
     alert_id: Annotated[str, typer.Argument(help="The alert id (from alerts list).")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """One alert: rule, key, why it fired, its evidence events and its history."""
-    directory, store = _open(data_dir)
+    directory, url, store = _open(data_dir, store_url)
     try:
         alert = store.get(alert_id)
     finally:
         store.close()
     if alert is None:
         raise UserError(f"no alert with id {alert_id!r}")
-    deliveries = deliveries_of(directory, alert.id)
+    deliveries = deliveries_of(directory, alert.id, url)
     if as_json:
         doc = {**alert.to_dict(), "deliveries": deliveries}
         typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
@@ -152,7 +159,7 @@ def _transition(
     who = (by or local_actor()).strip()
     if not who:
         raise UserError("--by must not be empty")
-    directory, alerts = _open(data_dir)
+    directory, url, alerts = _open(data_dir, store_url)
     try:
         before = alerts.get(alert_id)
         if before is None:
@@ -160,7 +167,7 @@ def _transition(
         after = alerts.transition(alert_id, status, by=who, comment=text)
     finally:
         alerts.close()
-    store = store_for(directory, store=store_url)
+    store = store_for(directory, store=url)
     try:
         store.append([transition_event(after, before.status, by=who, comment=text)])
     finally:

@@ -74,8 +74,10 @@ def ingest(
         # The store reads its publication target from the environment; the flag wins over it.
         os.environ["KEEPTRAIL_CHECKPOINT_LOG"] = str(publish_checkpoints)
     store = store_for(data_dir, store=store_url)
-    engine = None if no_detect else _open_engine(data_dir or default_data_dir())
+    url = store_url or os.environ.get("KEEPTRAIL_STORE")
+    engine = None if no_detect else _open_engine(data_dir or default_data_dir(), url)
     detected = RunStats()
+    leading = True
     try:
         ingestor = Ingestor(
             store,
@@ -101,13 +103,20 @@ def ingest(
                 progress.update(task, completed=path.stat().st_size)
         if engine is not None:
             _detect(engine, store, detected)  # events committed by others since the last run
+            leading = engine.lead()
     finally:
         if engine is not None:
             engine.close()
         store.close()
     console = make_console()
     print_summary(ingestor.summary, console)
-    if engine is not None:
+    if engine is not None and not leading:
+        console.print(
+            "detection: another process runs the rules on this store (a server); it"
+            " evaluates these events (keeptrail alerts list)",
+            markup=False,
+        )
+    elif engine is not None:
         console.print(
             f"detection: {detected.alerts_new} new alert(s), {detected.alerts_updated} "
             f"update(s) to open alerts, {len(engine.rules)} rules"
@@ -116,10 +125,10 @@ def ingest(
         )
 
 
-def _open_engine(directory: Path) -> Engine | None:
+def _open_engine(directory: Path, store_url: str | None) -> Engine | None:
     """The engine, or None with a warning: a broken rule file must not stop collection."""
     try:
-        return open_engine(directory)
+        return open_engine(directory, store=store_url)
     except UserError as exc:
         Console(stderr=True, highlight=False).print(
             f"warning: detection is off for this run: {safe(exc)}", markup=False

@@ -143,14 +143,17 @@ def verify(
     store = store_for(directory, must_exist=True, store=store_url)
     try:
         report = _run(store, verifier, external)
+        waiting = store.awaiting_reclaim()
         if record:
             _record(store, report)
     finally:
         store.close()
     if as_json:
-        typer.echo(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode())
+        doc = {**report.to_json(), "awaiting_reclaim": waiting}
+        typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
     else:
         _print_report(report)
+        _print_awaiting_reclaim(waiting)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -247,3 +250,17 @@ def _print_purged(console: Console, report: Report) -> None:
             f"{p.first}..{p.last}), purge event {safe(p.purge_event or '?')}",
             markup=False,
         )
+
+
+def _print_awaiting_reclaim(names: list[str]) -> None:
+    """Purged partitions whose pages are still on disk (keys gone): not damage, a chore."""
+    if not names:
+        return
+    console = make_console()
+    console.print(
+        f"{len(names)} purged partition{'s' if len(names) != 1 else ''} await reclaim "
+        f"(data keys destroyed, storage not freed yet): {', '.join(safe(n) for n in names)}",
+        markup=False,
+        soft_wrap=True,
+    )
+    console.print("  run `keeptrail retention reclaim` to free it", markup=False)

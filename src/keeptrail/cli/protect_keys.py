@@ -25,6 +25,7 @@ from keeptrail.config import default_data_dir, load_config_file
 from keeptrail.errors import UserError
 from keeptrail.event import Event, uuid7
 from keeptrail.protect.keyring import KeyringStatus, RotationResult, iso, keyring_at
+from keeptrail.store.contract import Store
 
 ConfigFile = Annotated[
     Path | None,
@@ -86,7 +87,7 @@ def rotate(
         result = keyring.rotate()
     finally:
         keyring.close()
-    _record(directory, result, url)
+    _record(directory, config, result, url)
     if as_json:
         typer.echo(orjson.dumps(_rotation_json(result), option=orjson.OPT_INDENT_2).decode())
         return
@@ -221,16 +222,24 @@ def _actor() -> str:
         return "keeptrail"
 
 
-def _record(directory: Path, result: RotationResult, url: str | None) -> None:
-    """Store the rotation as an audit event when there is a store (always with PostgreSQL)."""
+def _record(directory: Path, config: Path | None, result: RotationResult, url: str | None) -> None:
+    """Store the rotation as an audit event when there is a store (always with PostgreSQL).
+
+    The store is opened with the same configuration file as the keyring (``--config``): its
+    keyring, retention classes and clear fields decide where and how the event is written.
+    """
     if url is None and not (directory / "events.db").exists():
         return
-    from keeptrail.cli.common import store_for  # noqa: PLC0415 - only when there is a store
-    from keeptrail.store import open_store  # noqa: PLC0415
+    from keeptrail.store import open_store  # noqa: PLC0415 - only when there is a store
 
     event = rotation_event(result, by=_actor(), now=time.time_ns() // 1000, event_id=uuid7())
     try:
-        store = open_store(directory) if url is None else store_for(directory, store=url)
+        if url is None:
+            store: Store = open_store(directory, config_file=config)
+        else:
+            from keeptrail.store.postgres import open_postgres  # noqa: PLC0415 - psycopg on use
+
+            store = open_postgres(url, data_dir=directory, config_file=config)
         try:
             store.append([event])
         finally:

@@ -11,6 +11,7 @@ from keeptrail.cli.output import OUTPUT_FORMATS, safe, write_events
 from keeptrail.cli.tokens import ApiToken, ServerUrl
 from keeptrail.errors import UserError
 from keeptrail.query.parse import parse as parse_query
+from keeptrail.store.contract import SearchPage
 
 
 def search(
@@ -48,5 +49,17 @@ def search(
         finally:
             store.close()
     write_events(page.events, fmt)
-    if fmt == "table" and page.next_cursor:
+    if page.stopped_early:
+        typer.echo(stopped_early_note(page), err=True)
+    elif fmt == "table" and page.next_cursor:
         typer.echo(f"more: --cursor {safe(page.next_cursor)}", err=True)
+
+
+def stopped_early_note(page: SearchPage) -> str:
+    """What to tell the user when the scan budget ended a page before it was full."""
+    where = f"; continue with --cursor {safe(page.next_cursor)}" if page.next_cursor else ""
+    return (
+        f"note: stopped after scanning {page.scanned:,} events without filling the page (free "
+        "text and details.* are checked one event at a time); narrow the time range (--since/"
+        f"--until) or use indexed fields (user, ip, action, host){where}"
+    )

@@ -7,6 +7,7 @@ token's name.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from keeptrail.cli.common import DataDir, store_for
+from keeptrail.cli.common import DataDir, StoreUrl, store_for
 from keeptrail.cli.output import make_console, safe
 from keeptrail.config import default_data_dir
 from keeptrail.errors import UserError
@@ -41,8 +42,13 @@ ApiToken = Annotated[
 tokens_app = typer.Typer(help="API tokens for the server.", no_args_is_help=True)
 
 
-def _record(directory: Path, action: str, token: Token) -> None:
-    store = store_for(directory)  # $KEEPTRAIL_STORE: the server's PostgreSQL store
+def _tokens(directory: Path, store_url: str | None) -> TokenStore:
+    """The tokens of the data directory, or of the PostgreSQL store every server shares."""
+    return TokenStore(directory, store_url or os.environ.get("KEEPTRAIL_STORE"))
+
+
+def _record(directory: Path, action: str, token: Token, store_url: str | None) -> None:
+    store = store_for(directory, store=store_url)  # or $KEEPTRAIL_STORE
     try:
         store.append(
             [
@@ -66,20 +72,21 @@ def create(
     name: Annotated[str, typer.Option("--name", "-n", help="Who or what uses it (unique).")],
     role: Annotated[str, typer.Option("--role", "-r", help=f"One of {', '.join(ROLES)}.")],
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """Create a token and print it once; only its hash is kept.
 
     Example: keeptrail tokens create --name agent-web1 --role ingest > agent-web1.token
     """
     directory = data_dir or default_data_dir()
-    tokens = TokenStore(directory)
+    tokens = _tokens(directory, store_url)
     try:
         token, secret = tokens.create(name=name, role=role, created_by=audit.local_actor())
     except TokenError as exc:
         raise UserError(str(exc)) from exc
     finally:
         tokens.close()
-    _record(directory, audit.TOKEN_CREATE, token)
+    _record(directory, audit.TOKEN_CREATE, token, store_url)
     typer.echo(secret)
     typer.echo(f"created {role} token {name!r}: store it now, it cannot be shown again", err=True)
 
@@ -88,12 +95,13 @@ def create(
 def list_tokens(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """List tokens: name, role, when created and revoked (never the secret).
 
     Example: keeptrail tokens list
     """
-    tokens = TokenStore(data_dir or default_data_dir())
+    tokens = _tokens(data_dir or default_data_dir(), store_url)
     try:
         found = tokens.list()
     finally:
@@ -116,18 +124,19 @@ def list_tokens(
 def revoke(
     name: Annotated[str, typer.Argument(help="The token's name (or id).")],
     data_dir: DataDir = None,
+    store_url: StoreUrl = None,
 ) -> None:
     """Revoke a token: requests with it get 401 from now on.
 
     Example: keeptrail tokens revoke agent-web1
     """
     directory = data_dir or default_data_dir()
-    tokens = TokenStore(directory)
+    tokens = _tokens(directory, store_url)
     try:
         token = tokens.revoke(name, revoked_by=audit.local_actor())
     except TokenError as exc:
         raise UserError(str(exc)) from exc
     finally:
         tokens.close()
-    _record(directory, audit.TOKEN_REVOKE, token)
+    _record(directory, audit.TOKEN_REVOKE, token, store_url)
     typer.echo(f"revoked {token.role} token {token.name!r} ({token.id})")

@@ -6,16 +6,17 @@ last time, more evidence) instead of making a hundred. Once resolved, a new firi
 alert. Every alert carries *why* it fired (``reason``) and the events that made it fire
 (``evidence``), so it can be judged without re-running the rule.
 
-The store is its own SQLite file, ``<data-dir>/detect.db`` (WAL), shared with the engine's
-state (:mod:`keeptrail.detect.state`): alerts are mutable (status, history) and the event store
-is append-only, so they cannot live there; the *fact* that an alert was raised is also appended
-to the event store as an ``alert.raised`` event, which puts it in the ledger.
+The alerts live beside the engine's state (:mod:`keeptrail.detect.state`): in
+``<data-dir>/detect.db`` for the embedded store, in the PostgreSQL store's database otherwise,
+so that every server sees and handles the same alerts (:mod:`keeptrail.state_db`). Alerts are
+mutable (status, history) and the event store is append-only, so they cannot live there; the
+*fact* that an alert was raised is also appended to the event store as an ``alert.raised``
+event, which puts it in the ledger.
 """
 
 from __future__ import annotations
 
 import builtins
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ import orjson
 
 from keeptrail.errors import UserError
 from keeptrail.event import uuid7
+from keeptrail.state_db import DETECT_DB, StateDB, connect_sqlite, open_state_db
 
 ALERT_SEVERITIES: Final = ("low", "medium", "high", "critical")
 STATUSES: Final = ("open", "acknowledged", "resolved")
@@ -160,27 +162,23 @@ _COLUMNS: Final = (
 )
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection to ``detect.db`` (created 0600, WAL), usable from several threads."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        path.touch(mode=0o600)
-    db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-    db.execute("PRAGMA busy_timeout = 30000")
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    return db
+def open_alerts(data_dir: Path, store: str | Path | None = None) -> AlertStore:
+    """The alerts of a data directory (``detect.db``) or of the PostgreSQL store ``store``."""
+    return AlertStore(data_dir / DETECT_DB, db=open_state_db(data_dir, store, DETECT_DB), owns=True)
 
 
 class AlertStore:
-    """Alerts in ``<data-dir>/detect.db``; safe to share between threads (one lock)."""
+    """Alerts in ``<data-dir>/detect.db`` or in ``db``; safe to share between threads (one lock).
 
-    def __init__(self, path: Path, *, db: sqlite3.Connection | None = None) -> None:
+    ``db`` is lent (the engine's) unless ``owns``: closing this store then leaves it open.
+    """
+
+    def __init__(self, path: Path, *, db: StateDB | None = None, owns: bool = False) -> None:
         self.path = path
-        self._owns = db is None
-        self._db = db if db is not None else connect(path)
+        self._owns = db is None or owns
+        self._db = db if db is not None else StateDB(connect_sqlite(path))
         self._lock = threading.RLock()
-        self._db.executescript(_SCHEMA)
+        self._db.create(_SCHEMA)
 
     def upsert(self, alert: Alert) -> tuple[Alert, bool]:
         """Store a firing: a new alert, or merged into the open one for (rule, key, window).
@@ -315,10 +313,13 @@ class AlertStore:
         """Move an alert to ``status``, recording who, when and why in its history."""
         if status not in STATUSES:
             raise UserError(f"unknown alert status {status!r}; choose from {', '.join(STATUSES)}")
-        with self._lock:
-            current = self.get(alert_id)
-            if current is None:
+        with self._lock, self._db.transaction():  # several servers may act on one alert
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM alerts WHERE id = ?{self._db.for_update}", (alert_id,)
+            ).fetchone()
+            if row is None:
                 raise UserError(f"no alert with id {alert_id!r}")
+            current = _decode(row)
             if status not in _TRANSITIONS[current.status]:
                 raise UserError(
                     f"alert {alert_id} is {current.status}; it cannot become {status} "
@@ -409,4 +410,5 @@ __all__ = [
     "StatusChange",
     "key_text",
     "new_alert_id",
+    "open_alerts",
 ]

@@ -5,6 +5,12 @@ process commits a batch — ``keeptrail ingest``, the server's ingest API, its o
 the engine sees each event exactly once. A batch is evaluated, its alerts are appended to the
 event store as ``alert.raised`` events (which puts them in the ledger), and then the alerts,
 the rules' state and the new high-water mark are committed to ``detect.db`` in one transaction.
+
+On PostgreSQL the state and alerts are tables of the store's database and one server at a time
+runs the engine: the holder of the advisory lock :data:`keeptrail.state_db.DETECT_LOCK`. The
+others skip detection until the holder's session ends; the next one to take the lock reloads the
+state its predecessor committed and carries on from its high-water mark, so the rules see every
+server's events once and raise each alert once.
 If the process dies in between, the batch is evaluated again from the state before it: the
 alert events have deterministic ids, so the store keeps one copy of each.
 
@@ -26,12 +32,13 @@ from pathlib import Path
 from typing import Final
 
 from keeptrail.detect import clauses
-from keeptrail.detect.alerts import Alert, AlertStore, connect, key_text
+from keeptrail.detect.alerts import Alert, AlertStore, key_text
 from keeptrail.detect.clauses import Firing, GeoLookup, State
 from keeptrail.detect.config import DEFAULT_LATENESS
 from keeptrail.detect.rules import Rule
 from keeptrail.detect.state import GROUP_PREFIX, RULE_KEY, StateStore
 from keeptrail.event import DetailValue, Event, uuid7_for
+from keeptrail.state_db import DETECT_LOCK, StateDB, connect_sqlite
 from keeptrail.store.contract import Store
 
 log = logging.getLogger(__name__)
@@ -81,12 +88,12 @@ class Raised:
 
 
 class Engine:
-    """Rules, their state and the alert store of one data directory."""
+    """Rules, their state and the alert store of one data directory (or PostgreSQL store)."""
 
     def __init__(
         self,
         rules: Sequence[Rule],
-        db: sqlite3.Connection,
+        db: StateDB,
         *,
         geo: GeoLookup | None = None,
         lateness: int = DEFAULT_LATENESS,
@@ -103,6 +110,7 @@ class Engine:
         self._candidates: dict[tuple[str, str], tuple[Rule, ...]] = {}
         self._silence = [r for r in self.rules if r.kind == "silence"]
         self._load()
+        self._leading = db.dialect == "sqlite"  # PostgreSQL: see lead()
 
     @classmethod
     def open(
@@ -114,13 +122,13 @@ class Engine:
         lateness: int = DEFAULT_LATENESS,
     ) -> Engine:
         """The engine of ``<data-dir>/detect.db``."""
-        return cls(rules, connect(path), geo=geo, lateness=lateness)
+        return cls(rules, StateDB(connect_sqlite(path)), geo=geo, lateness=lateness)
 
     @classmethod
     def in_memory(cls, rules: Sequence[Rule], *, geo: GeoLookup | None = None) -> Engine:
         """An engine that remembers nothing (``keeptrail rules test``)."""
         db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        return cls(rules, db, geo=geo, lateness=2**62)
+        return cls(rules, StateDB(db), geo=geo, lateness=2**62)
 
     def _load(self) -> None:
         self._states: dict[str, dict[str, State]] = self.state.load(r.id for r in self.rules)
@@ -141,6 +149,19 @@ class Engine:
             for rule_id, states in self._states.items()
         }
 
+    def lead(self) -> bool:
+        """Whether this process runs the rules now (always with SQLite; on PostgreSQL, the
+        holder of :data:`DETECT_LOCK`). Taking over reloads the state the previous holder
+        committed: what this process loaded at start is stale by then."""
+        if self._leading:
+            return True
+        if not self._db.lead(DETECT_LOCK):
+            return False
+        self._load()
+        self._leading = True
+        log.info("this process now runs the rules engine (high-water mark %d)", self.high_water)
+        return True
+
     def add_listener(self, callback: Listener) -> None:
         """Call ``callback(alert, is_new)`` after each alert is stored (delivery hooks here)."""
         self._listeners.append(callback)
@@ -158,6 +179,8 @@ class Engine:
         duplicates skipped, another writer in between — falls back to reading the store.
         """
         stats = RunStats(high_water=self.high_water)
+        if not self.lead():
+            return stats  # another server runs the rules over every server's events
         began = time.perf_counter()
         if recent:
             size = store.ledger_frontier().size
@@ -183,7 +206,7 @@ class Engine:
     def tick(self, store: Store | None, now: int | None = None) -> RunStats:
         """Check silence rules against the wall clock (the server calls this periodically)."""
         stats = RunStats(high_water=self.high_water)
-        if self._silence:
+        if self._silence and self.lead():
             self._commit([], store, stats, clock=now if now is not None else self._clock())
         return stats
 

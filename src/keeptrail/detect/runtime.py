@@ -1,7 +1,8 @@
 """Wiring: the rules and the engine of a data directory, and retro-hunting over stored history.
 
 The CLI (``ingest``, ``serve``, ``rules``) and the server call these; they read the ``[detect]``
-table, load the pack and the site's rules, open GeoIP when configured, and open ``detect.db``.
+table, load the pack and the site's rules, open GeoIP when configured, and open the engine's
+state: ``detect.db``, or the PostgreSQL store's database (:mod:`keeptrail.state_db`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from keeptrail.detect.geoip import GeoIP
 from keeptrail.detect.rules import Rule, load_rule_set
 from keeptrail.event import Event
 from keeptrail.query.tree import Node, Or
+from keeptrail.state_db import DETECT_DB, open_state_db
 from keeptrail.store.contract import Store
 
-DETECT_DB: Final = "detect.db"
 MAX_HUNT_EVENTS: Final = 2_000_000
 
 
@@ -40,16 +41,25 @@ def open_geoip(cfg: DetectConfig) -> GeoIP | None:
 
 
 def open_engine(
-    data_dir: Path, *, config_file: Path | None = None, cfg: DetectConfig | None = None
+    data_dir: Path,
+    *,
+    config_file: Path | None = None,
+    cfg: DetectConfig | None = None,
+    store: str | Path | None = None,
 ) -> Engine | None:
-    """The engine of a data directory, or None when ``[detect] enabled = false``."""
+    """The engine of a data directory, or None when ``[detect] enabled = false``.
+
+    ``store`` is the store's URL: with a PostgreSQL store the engine's state and alerts are in
+    that database, shared by every server, and one server at a time runs the rules.
+    """
     cfg = cfg or load_detect_config(data_dir, config_file)
     if not cfg.enabled:
         return None
+    rules = site_rules(data_dir, cfg)
     geo = open_geoip(cfg)
-    return Engine.open(
-        data_dir / DETECT_DB,
-        site_rules(data_dir, cfg),
+    return Engine(
+        rules,
+        open_state_db(data_dir, store, DETECT_DB),
         geo=geo.lookup if geo else None,
         lateness=cfg.lateness,
     )

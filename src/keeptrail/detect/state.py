@@ -1,4 +1,4 @@
-"""What the engine has learned, kept in ``<data-dir>/detect.db`` beside the alerts.
+"""What the engine has learned, kept beside the alerts (``detect.db``, or the PostgreSQL store).
 
 Per rule and key a JSON blob (windows, counters, baselines, first-seen sets), plus the engine's
 high-water mark: the last leaf index it has processed. Both are written in the same SQLite
@@ -8,11 +8,12 @@ position that belong together — it neither forgets a window nor raises an aler
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
+
+from keeptrail.state_db import StateDB
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS detect_state (
@@ -33,11 +34,12 @@ GROUP_PREFIX: Final = "g:"
 
 
 class StateStore:
-    """Engine state in ``detect.db``; the caller brackets writes in :meth:`begin`/:meth:`commit`."""
+    """Engine state in its :class:`StateDB`; the caller brackets writes in
+    :meth:`begin`/:meth:`commit`."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: StateDB) -> None:
         self._db = db
-        db.executescript(_SCHEMA)
+        db.create(_SCHEMA)
 
     def load(self, rule_ids: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
         """Every stored state of these rules: rule id → key text → state."""
@@ -77,11 +79,10 @@ class StateStore:
         return int(value) if value is not None else -1
 
     def begin(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._db.begin()
 
     def commit(self) -> None:
-        self._db.execute("COMMIT")
+        self._db.commit()
 
     def rollback(self) -> None:
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
+        self._db.rollback()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import random
-import sqlite3
 import ssl
 import threading
 import time
@@ -38,7 +37,7 @@ from keeptrail.detect.alerts import Alert, AlertStore
 from keeptrail.event import Event, uuid7
 from keeptrail.notify import apprise_sink, syslog_cef, webhook
 from keeptrail.notify.config import NotifyConfig, Sink, SyslogSink, WebhookSink
-from keeptrail.notify.outbox import OUTBOX_FILE, Delivery, Outbox
+from keeptrail.notify.outbox import Delivery, Outbox
 from keeptrail.notify.payload import DeliveryError, alert_payload
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ class _Pending(Collector):
     def collect(self) -> Iterator[Metric]:
         try:
             pending = self.outbox.counts().get("pending", 0)
-        except sqlite3.Error:  # closed at shutdown while a scrape ran
+        except self.outbox.errors:  # closed at shutdown while a scrape ran
             return
         yield GaugeMetricFamily(
             "keeptrail_notify_pending",
@@ -123,8 +122,10 @@ class Notifier:
         *,
         record: Recorder | None = None,
         registry: CollectorRegistry | None = None,
+        store: str | Path | None = None,
     ) -> Notifier:
-        return cls(config, Outbox(data_dir / OUTBOX_FILE), record=record, registry=registry)
+        """The notifier of a data directory (its outbox in the PostgreSQL store ``store``)."""
+        return cls(config, Outbox.open(data_dir, store), record=record, registry=registry)
 
     # --- the engine's side ---------------------------------------------------------------------
 
@@ -139,7 +140,7 @@ class Notifier:
                 body = orjson.dumps(alert_payload(alert, is_new=is_new))
             try:
                 self.outbox.enqueue(sink.name, alert.id, alert.rule_id, body, now)
-            except sqlite3.Error:  # disk full, database locked too long: counted, never silent
+            except self.outbox.errors:  # disk full, database locked too long: counted, never silent
                 self.metrics.failed.labels(sink.name).inc()
                 log.exception("could not queue alert %s for %s", alert.id, sink.name)
                 continue
@@ -217,8 +218,11 @@ class Notifier:
     def run_once(self, sink: str | None = None, *, orphans_only: bool = False) -> int:
         """Attempt every due delivery (of one sink, or all) once; report failures not yet
         recorded. ``orphans_only``: only fail deliveries whose sink is no longer configured.
-        Returns the number of attempts."""
+        Returns the number of attempts. With several servers on one PostgreSQL store, only the
+        one holding the delivery lock sends (:meth:`Outbox.lead`); the others return 0."""
         attempts = 0
+        if not self.outbox.lead():
+            return attempts
         while True:
             batch = self.outbox.due(self._clock(), sink=sink)
             if orphans_only:

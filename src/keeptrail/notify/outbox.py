@@ -1,4 +1,5 @@
-"""The durable outbox: every delivery waits in ``<data-dir>/notify.db`` until it has arrived.
+"""The durable outbox: every delivery waits in ``<data-dir>/notify.db`` (or, for a PostgreSQL
+store, in its database: :mod:`keeptrail.state_db`) until it has arrived.
 
 A delivery is written here before anything is sent, so a restart (or a crash) resumes the
 pending ones, retries included, instead of losing them. A row is ``pending`` (with the time
@@ -6,20 +7,32 @@ of its next attempt), ``delivered``, or ``failed`` after its last attempt; a fai
 ``reported`` once its ``alert.delivery_failed`` event is committed, so a failure that could not
 be recorded (store unavailable) is recorded on the next run rather than forgotten. Delivered
 rows are pruned after a week; failed ones are kept for people to look at.
+
+With several servers on one PostgreSQL store the outbox is shared, and one server at a time
+delivers: the holder of :data:`keeptrail.state_db.NOTIFY_LOCK` (:meth:`Outbox.lead`). When it
+dies, another takes over the pending rows, retries and failures included. A delivery cut off
+mid-send by that death is sent again: receivers de-duplicate by ``X-Keeptrail-Delivery``.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from keeptrail.event import uuid7
+from keeptrail.state_db import (
+    NOTIFY_LOCK,
+    OUTBOX_DB,
+    StateDB,
+    connect_sqlite,
+    is_postgres_url,
+    open_state_db,
+)
 
 KEEP_DELIVERED_US: Final = 7 * 86_400 * 1_000_000
-OUTBOX_FILE: Final = "notify.db"
+OUTBOX_FILE: Final = OUTBOX_DB
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -65,16 +78,23 @@ _COLS: Final = "id, sink, alert_id, rule_id, body, created_at, attempts, next_at
 class Outbox:
     """Pending, delivered and failed deliveries; safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not path.exists():
-            path.touch(mode=0o600)
+    def __init__(self, path: Path, *, db: StateDB | None = None) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = db if db is not None else StateDB(connect_sqlite(path))
+        self._db.create(_SCHEMA)
+        self._meta = "meta" if self._db.dialect == "sqlite" else "notify_meta"
+        self.errors = self._db.errors  # what a failed read or write raises
         self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, data_dir: Path, store: str | Path | None = None) -> Outbox:
+        """The outbox of a data directory, or of the PostgreSQL store ``store``."""
+        return cls(data_dir / OUTBOX_FILE, db=open_state_db(data_dir, store, OUTBOX_FILE))
+
+    def lead(self) -> bool:
+        """Whether this process delivers (always with SQLite; see the module docstring)."""
+        with self._lock:
+            return self._db.lead(NOTIFY_LOCK)
 
     def enqueue(self, sink: str, alert_id: str, rule_id: str, body: bytes, now: int) -> str:
         """Add a delivery due now; returns its id (sent as ``X-Keeptrail-Delivery``)."""
@@ -155,14 +175,22 @@ class Outbox:
     def seen_until(self) -> int | None:
         """The creation time (µs) of the newest alert handed to the notifier, if any."""
         with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'seen_until'").fetchone()
+            row = self._db.execute(
+                f"SELECT value FROM {self._meta} WHERE key = 'seen_until'"
+            ).fetchone()
         return int(row[0]) if row else None
 
     def set_seen_until(self, micros: int) -> None:
+        newest = (
+            "max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))"
+            if self._db.dialect == "sqlite"
+            else "CAST(greatest(CAST(notify_meta.value AS bigint),"
+            " CAST(excluded.value AS bigint)) AS text)"
+        )
         with self._lock:
             self._db.execute(
-                "INSERT INTO meta (key, value) VALUES ('seen_until', ?) ON CONFLICT (key) DO "
-                "UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                f"INSERT INTO {self._meta} (key, value) VALUES ('seen_until', ?)"
+                f" ON CONFLICT (key) DO UPDATE SET value = {newest}",
                 (str(micros),),
             )
 
@@ -187,15 +215,17 @@ class Outbox:
             self._db.close()
 
 
-def deliveries_of(data_dir: Path, alert_id: str) -> list[dict[str, object]]:
+def deliveries_of(
+    data_dir: Path, alert_id: str, store: str | Path | None = None
+) -> list[dict[str, object]]:
     """What happened to an alert's notifications, for ``alerts show`` and the API.
 
-    Reads ``<data-dir>/notify.db`` when it exists (no notifications configured: an empty list).
+    Reads ``<data-dir>/notify.db`` when it exists (no notifications configured: an empty list),
+    or the PostgreSQL store's outbox.
     """
-    path = data_dir / OUTBOX_FILE
-    if not path.exists():
+    if not (data_dir / OUTBOX_FILE).exists() and not is_postgres_url(store):
         return []
-    outbox = Outbox(path)
+    outbox = Outbox.open(data_dir, store)
     try:
         return [
             {

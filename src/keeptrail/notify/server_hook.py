@@ -32,7 +32,9 @@ def attach(state: ServerState, loop: asyncio.AbstractEventLoop) -> Notifier | No
         future = asyncio.run_coroutine_threadsafe(state.append(list(events)), loop)
         future.result(timeout=RECORD_TIMEOUT)
 
-    notifier = Notifier.open(directory, cfg, record=record, registry=state.metrics.registry)
+    notifier = Notifier.open(
+        directory, cfg, record=record, registry=state.metrics.registry, store=state.settings.store
+    )
     detector.add_listener(notifier.listener)
     notifier.catch_up(detector.alerts)  # alerts stored while no notifier was listening
     notifier.start()

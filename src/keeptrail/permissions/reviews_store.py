@@ -10,9 +10,7 @@ earlier ones stay as history (each also has its own event in the ledger).
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,11 +21,10 @@ import orjson
 
 from keeptrail.errors import UserError
 from keeptrail.permissions.model import Entitlement
+from keeptrail.sqlite_file import apply_migrations, open_private
 
 DB_NAME: Final = "permissions.db"
 _SCHEMA: Final = (
-    """CREATE TABLE IF NOT EXISTS schema_migrations (
-        name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS review_campaigns (
         seq INTEGER PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
@@ -160,26 +157,23 @@ class Item:
         }
 
 
+_PRAGMAS: Final = (("busy_timeout", 30000), ("journal_mode", "WAL"))
+
+
+def reviews_m001(db: sqlite3.Connection) -> None:
+    """Review campaigns, their items and decisions."""
+    for statement in _SCHEMA:
+        db.execute(statement)
+
+
 class ReviewStore:
     """Campaigns, items and decisions (one connection; WAL; short write transactions)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fresh = not path.exists()
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            if fresh:
-                os.chmod(path, 0o600)
-            self._db.execute("PRAGMA busy_timeout = 30000")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            with self._tx():
-                for statement in _SCHEMA:
-                    self._db.execute(statement)
-                self._db.execute(
-                    "INSERT OR IGNORE INTO schema_migrations VALUES ('reviews_m001', ?)",
-                    (time.time_ns() // 1000,),
-                )
+            self._db = open_private(path, pragmas=_PRAGMAS)
+            apply_migrations(self._db, (reviews_m001,))
         except (OSError, sqlite3.Error) as exc:
             raise UserError(f"cannot open the review store {path}: {exc}") from exc
 

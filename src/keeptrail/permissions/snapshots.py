@@ -13,7 +13,6 @@ roster, older ones stay as evidence of what was known when.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ from keeptrail.permissions.model import (
     Snapshot,
     entitlement_key,
 )
+from keeptrail.sqlite_file import apply_migrations, open_private
 
 __all__ = ["DB_NAME", "RosterImport", "SnapshotInfo", "SnapshotStore", "open_snapshots"]
 
@@ -63,8 +63,6 @@ class RosterImport:
 
 
 _SCHEMA: Final = (
-    """CREATE TABLE IF NOT EXISTS schema_migrations (
-        name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS snapshots (
         seq INTEGER PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
@@ -126,29 +124,26 @@ _SCHEMA: Final = (
 )
 
 
+_PRAGMAS: Final = (("busy_timeout", 30000), ("journal_mode", "WAL"), ("foreign_keys", "ON"))
+
+
+def m001_permissions(db: sqlite3.Connection) -> None:
+    """Snapshots, their accounts and entitlements, and roster imports."""
+    for statement in _SCHEMA:
+        db.execute(statement)
+
+
 class SnapshotStore:
     """Snapshots and rosters in one SQLite file (WAL; one writer, many readers)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fresh = not self.path.exists()
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            if fresh:
-                os.chmod(self.path, 0o600)  # who may do what is itself sensitive
+            # Who may do what is itself sensitive: the file is created 0600.
+            self._db = open_private(self.path, pragmas=_PRAGMAS)
         except (OSError, sqlite3.Error) as exc:
             raise UserError(f"cannot open the permissions store {self.path}: {exc}") from exc
-        self._db.execute("PRAGMA busy_timeout = 30000")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA foreign_keys = ON")
-        with self._tx():
-            for statement in _SCHEMA:
-                self._db.execute(statement)
-            self._db.execute(
-                "INSERT OR IGNORE INTO schema_migrations VALUES ('m001_permissions', ?)",
-                (_now(),),
-            )
+        apply_migrations(self._db, (m001_permissions,), clock=_now)
 
     def close(self) -> None:
         """Close the connection."""

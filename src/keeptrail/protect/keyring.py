@@ -46,6 +46,7 @@ from keeptrail.protect.wrapping import (
     unwrap_key,
     wrap_key,
 )
+from keeptrail.sqlite_file import open_private
 
 __all__ = [  # KeyUnavailable is re-exported: the stores import it from here
     "KEYRING_FILE",
@@ -65,6 +66,7 @@ __all__ = [  # KeyUnavailable is re-exported: the stores import it from here
 KEYRING_FILE: Final = "keyring.db"
 SCHEMA_VERSION: Final = 1
 
+_PRAGMAS: Final = (("secure_delete", "ON"), ("foreign_keys", "ON"), ("journal_mode", "DELETE"))
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS master_keys (
@@ -207,20 +209,12 @@ class Keyring:
         self._lock = threading.RLock()
         self._cache: dict[str, bytes] = {}
         self._verified: set[int] = set()
-        if not path.exists():
-            if not create:
-                raise UserError(f"no keyring at {path}: the store creates it on first use")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-            os.chmod(path, 0o600)
+        if not create and not path.exists():
+            raise UserError(f"no keyring at {path}: the store creates it on first use")
         try:
-            self._db = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=30.0
-            )
-            self._db.execute("PRAGMA secure_delete=ON")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            if self._db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "delete":
-                self._db.execute("PRAGMA journal_mode=DELETE")  # never WAL: see the docstring
+            # Created 0600; journal_mode is set only when it is not DELETE already (never WAL:
+            # see the module docstring), so a reader without write permission can open it.
+            self._db = open_private(path, pragmas=_PRAGMAS, timeout=30.0)
             if not self._initialised():  # write only when needed: readers may lack permission
                 self._db.executescript(_SCHEMA)
                 with self._lock, self._write():

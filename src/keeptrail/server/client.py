@@ -83,7 +83,12 @@ def remote_search(
     params = {"q": query, "since": since, "until": until, "limit": limit, "cursor": cursor}
     body = _get(server, token, "/api/v1/events", params)
     try:
-        return SearchPage([from_document(d) for d in body["events"]], body.get("next_cursor"))
+        return SearchPage(
+            [from_document(d) for d in body["events"]],
+            body.get("next_cursor"),
+            stopped_early=body.get("stopped_early") is True,
+            scanned=int(body.get("scanned") or 0),
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UserError(f"{server} answered with an unexpected search response") from exc
 

@@ -33,17 +33,12 @@ router = APIRouter(prefix="/api/v1", tags=["alerts"])
 ALERTS_READ: Final = "keeptrail.alerts_read"
 ALERT_READ: Final = "keeptrail.alert_read"
 MAX_LIMIT: Final = 500
-_DETECT_DB: Final = "detect.db"
 
 
 @contextmanager
 def _alerts(state: ServerState) -> Iterator[AlertStore]:
-    """The alert store for one request (a connection per request: nothing to clean up later)."""
-    store = AlertStore(state.settings.directory / _DETECT_DB)
-    try:
-        yield store
-    finally:
-        store.close()
+    """The server's alert store (one connection, shared by requests under its lock)."""
+    yield state.alerts
 
 
 @router.get("/alerts", summary="Alerts, most recently seen first")
@@ -101,7 +96,9 @@ async def get_alert(alert_id: str, principal: Reader, state: StateDep) -> Json:
     )
     if alert is None:
         raise ApiError(404, "not_found", f"no alert with id {alert_id[:64]!r}")
-    deliveries = await run_in_threadpool(deliveries_of, state.settings.directory, alert.id)
+    deliveries = await run_in_threadpool(
+        deliveries_of, state.settings.directory, alert.id, state.settings.store
+    )
     return Json({**alert.to_dict(), "deliveries": deliveries})
 
 

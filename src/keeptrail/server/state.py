@@ -1,4 +1,4 @@
-"""What one running server holds: settings, store threads, tokens, metrics, rate limiter.
+"""What one running server holds: settings, store threads, tokens, alerts, metrics, rate limiter.
 
 Built by the lifespan of :func:`keeptrail.server.app.create_app`, closed when it ends; handlers
 reach it through :mod:`keeptrail.server.deps`. :meth:`ServerState.append` is the one way events
@@ -9,10 +9,12 @@ collection sources alike.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from keeptrail.detect.alerts import AlertStore, open_alerts
 from keeptrail.detect.engine import Engine
 from keeptrail.detect.runtime import open_engine
 from keeptrail.event import Event
@@ -31,6 +33,7 @@ class ServerState:
     settings: Settings
     stores: StoreThreads
     tokens: TokenStore
+    alerts: AlertStore  # what the API lists and transitions (the engine has its own connection)
     metrics: Metrics
     limiter: RateLimiter
     ready: bool = False
@@ -38,7 +41,10 @@ class ServerState:
 
     @classmethod
     def open(cls, settings: Settings) -> ServerState:
-        """Open the store (writer first, creating it if needed) and the token database."""
+        """Open the store (writer first, creating it if needed), tokens, alerts and the engine.
+
+        With a PostgreSQL store, tokens, alerts and the engine's state are tables of its
+        database, shared by every server (:mod:`keeptrail.state_db`)."""
         directory = settings.directory
         stores = StoreThreads(
             directory,
@@ -50,10 +56,11 @@ class ServerState:
         return cls(
             settings=settings,
             stores=stores,
-            tokens=TokenStore(directory),
+            tokens=TokenStore(directory, settings.store),
+            alerts=open_alerts(directory, settings.store),
             metrics=Metrics(),
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
-            detector=open_engine(directory, config_file=settings.config_file),
+            detector=open_engine(directory, config_file=settings.config_file, store=settings.store),
         )
 
     async def append(self, events: Sequence[Event], positions: Sequence[FilePosition] = ()) -> int:
@@ -68,15 +75,25 @@ class ServerState:
             await self.stores.write(detector.catch_up)
         return stored
 
-    async def detect_clock(self, every: float = 15.0) -> None:
+    async def detect_clock(self, every: float = 15.0, follow: float = 0.5) -> None:
         """Evaluate silence rules against the wall clock (a source that stopped sending
-        commits nothing that would wake the engine); runs until cancelled."""
+        commits nothing that would wake the engine); runs until cancelled.
+
+        On a PostgreSQL store other servers commit events too, and one server runs the rules
+        for all: every ``follow`` seconds this one catches up with what they committed when it
+        holds the engine's lock, and tries to take the lock when it does not (fail-over)."""
         detector = self.detector
         if detector is None:
             return
+        shared = self.settings.store is not None
+        ticked = time.monotonic()
         while True:
-            await asyncio.sleep(every)
-            await self.stores.write(detector.tick)
+            await asyncio.sleep(follow if shared else every)
+            if shared:
+                await self.stores.write(detector.catch_up)
+            if time.monotonic() - ticked >= every or not shared:
+                await self.stores.write(detector.tick)
+                ticked = time.monotonic()
 
     async def refresh_store_metrics(self) -> None:
         self.metrics.set_store(await self.stores.read(_snapshot))
@@ -86,6 +103,7 @@ class ServerState:
         self.stores.close()
         if self.detector is not None:
             self.detector.close()
+        self.alerts.close()
         self.tokens.close()
 
 

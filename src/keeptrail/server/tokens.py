@@ -6,8 +6,10 @@ digest, and no pepper has to be kept secret. Lookup is by digest (an index probe
 stored digest is compared in constant time.
 
 Tokens live in ``tokens.db`` next to ``events.db`` in the data directory, not in the event
-store: they are server credentials, not audit data, so a copy or export of the store never
-carries them, and the store contract (and its PostgreSQL backend) needs no token table.
+store: they are server credentials, not audit data, so a copy or export of the events never
+carries them. With a PostgreSQL store they are a table of that database (``m007_server_state``),
+outside the events and the ledger too, so that every server behind a load balancer accepts the
+same tokens and a revocation takes effect on all of them at once (:mod:`keeptrail.state_db`).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from keeptrail.state_db import TOKENS_DB, open_state_db
 
 ROLES: Final = ("admin", "auditor", "viewer", "ingest")
 PREFIX: Final = "kt_"
@@ -89,20 +92,15 @@ def check_name(name: str) -> str:
 
 
 class TokenStore:
-    """The ``tokens`` table of ``<data_dir>/tokens.db``; safe to share between threads."""
+    """The ``tokens`` table of ``<data_dir>/tokens.db``, or of the PostgreSQL store ``store``;
+    safe to share between threads."""
 
-    def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.path = data_dir / "tokens.db"
+    def __init__(self, data_dir: Path, store: str | Path | None = None) -> None:
+        self.path = data_dir / TOKENS_DB
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, isolation_level=None, timeout=30, check_same_thread=False
-        )
-        self.path.chmod(0o600)
+        self._db = open_state_db(data_dir, store, TOKENS_DB)
         with self._lock:
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA busy_timeout = 30000")
-            self._db.executescript(_SCHEMA)
+            self._db.create(_SCHEMA)
 
     def create(self, *, name: str, role: str, created_by: str) -> tuple[Token, str]:
         """A new token and its secret; the secret is returned here and never again."""
@@ -126,7 +124,7 @@ class TokenStore:
                         digest(secret),
                     ),
                 )
-        except sqlite3.IntegrityError as exc:
+        except self._db.unique_violation as exc:
             raise TokenError(f"an active token named {name!r} already exists") from exc
         return token, secret
 

@@ -260,6 +260,14 @@ class Store(Protocol):
         """
         ...
 
+    def awaiting_reclaim(self) -> list[str]:
+        """Purged partitions whose storage :meth:`reclaim` has not freed yet, by name.
+
+        Their keys are destroyed and their rows invisible; only the pages remain (none on a
+        backend whose purge frees them at once).
+        """
+        ...
+
     def reclaim(self, budget_seconds: float | None = None) -> ReclaimResult:
         """Free the storage of purged partitions detached by :meth:`purge_partition`.
 

@@ -38,9 +38,10 @@ from psycopg import sql
 from keeptrail.ledger.merkle import Frontier
 from keeptrail.ledger.note import Signer
 from keeptrail.ledger.tree import NODE_STRIDE, Grown, LedgerSQL, persist
+from keeptrail.store import postgres_locks
 from keeptrail.store.postgres_schema import CLEAR_NAMES, ensure_partition
 
-INTEGRATOR_LOCK: Final = 0x6B74_0002  # "kt" + 2
+INTEGRATOR_LOCK: Final = postgres_locks.INTEGRATOR
 APP_NAME: Final = "keeptrail-integrator"  # + "-<pid>": pg_stat_activity shows who integrates
 QUEUE_CHANNEL: Final = "keeptrail_queue"
 INTEGRATED_CHANNEL: Final = "keeptrail_integrated"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from hashlib import sha256
 from pathlib import Path
 from typing import Any, Final
@@ -40,8 +40,6 @@ from keeptrail.protect.projection import DEFAULT_CLEAR, REQUIRED, Projection, en
 from keeptrail.protect.retention import RetentionPolicies
 from keeptrail.protect.seal import aad_for
 from keeptrail.query.compile_sql import Dialect, compile_sql, compile_time_range
-from keeptrail.query.errors import QueryError
-from keeptrail.query.parse import parse
 from keeptrail.query.predicate import compile_predicate
 from keeptrail.query.split import split_query
 from keeptrail.query.tree import Node
@@ -56,6 +54,7 @@ from keeptrail.store.contract import (
     SearchPage,
     Stats,
 )
+from keeptrail.store.hold_match import held_leaves
 from keeptrail.store.integrator import (
     INTEGRATED_CHANNEL,
     QUEUE_CHANNEL,
@@ -534,6 +533,10 @@ class PostgresStore(PgLedgerMixin):
         (it does not walk pages), so :meth:`purge_partition` drops the table in place."""
         return ReclaimResult()
 
+    def awaiting_reclaim(self) -> list[str]:
+        """None: :meth:`purge_partition` drops the table, which frees its files at commit."""
+        return []
+
     def partitions(self) -> list[PartitionInfo]:
         with self._lock:
             self._refresh_meta()
@@ -551,7 +554,7 @@ class PostgresStore(PgLedgerMixin):
                 raise UserError(f"no partition named {name!r}")
             if meta.state == "purged":
                 return PurgeResult(name, "purged", 0, 0, False, [], meta.first_time, meta.last_time)
-            held = self._held(meta, [h for h in holds if h.active])
+            held = held_leaves(meta, holds, PG, leaves=self._hold_leaves, events=self._hold_events)
             now = time.time_ns() // 1000
             table = sql.Identifier(name)
             db = self._db
@@ -612,41 +615,18 @@ class PostgresStore(PgLedgerMixin):
                 meta.first_time, meta.last_time,
             )  # fmt: skip
 
-    def _held(self, meta: PartitionMeta, holds: Sequence[Hold]) -> set[int]:
-        """Leaf indexes of the partition's events under any of ``holds``."""
-        held: set[int] = set()
-        if meta.first_time is None or meta.last_time is None:
-            return held
-        for hold in holds:
-            if hold.since is not None and hold.since > meta.last_time:
-                continue
-            if hold.until is not None and hold.until <= meta.first_time:
-                continue
-            held.update(self._matching(meta, hold))
-        return held
-
-    def _matching(self, meta: PartitionMeta, hold: Hold) -> list[int]:
-        """The partition's events a hold protects: SQL on clear columns, then the residual."""
-        try:
-            tree = parse(hold.query) if hold.query else None
-        except QueryError as exc:
-            raise UserError(f"hold {hold.id} has an invalid query: {exc}") from None
-        sql_part, residual = split_query(tree, meta.clear)
-        clauses, params = _filters(sql_part, hold.since, hold.until)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    def _hold_leaves(self, meta: PartitionMeta, where: str, params: list[Any]) -> list[int]:
         table = sql.Identifier(meta.name).as_string(self._db)
-        if residual is None:
-            return [
-                r[0] for r in self._db.execute(f"SELECT leaf_index FROM {table}{where}", params)
-            ]
-        matches = compile_predicate(residual)
-        return [
-            leaf
-            for leaf, id_, blob in self._db.execute(
-                f"SELECT leaf_index, id, sealed FROM {table}{where}", params
-            ).fetchall()
-            if matches(self._keys.event(meta, id_.bytes, blob))
-        ]
+        return [r[0] for r in self._db.execute(f"SELECT leaf_index FROM {table}{where}", params)]
+
+    def _hold_events(
+        self, meta: PartitionMeta, where: str, params: list[Any]
+    ) -> Iterator[tuple[int, Event]]:
+        table = sql.Identifier(meta.name).as_string(self._db)
+        for leaf, id_, blob in self._db.execute(
+            f"SELECT leaf_index, id, sealed FROM {table}{where}", params
+        ).fetchall():
+            yield leaf, self._keys.event(meta, id_.bytes, blob)
 
     def add_hold(self, hold: Hold) -> None:
         with self._lock:

@@ -51,9 +51,10 @@ from keeptrail.protect.wrapping import (
     unwrap_key,
     wrap_key,
 )
+from keeptrail.store import postgres_locks
 
 KEY_BYTES: Final = 32
-_LOCK: Final = 0x6B74_0003  # "kt" + 3: master keys (exclusive: create, rotate; shared: new key)
+_LOCK: Final = postgres_locks.MASTER_KEYS
 
 
 class PgKeyring:

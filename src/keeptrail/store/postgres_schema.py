@@ -29,6 +29,7 @@ import psycopg
 from psycopg import sql
 
 from keeptrail.protect.projection import COLUMNS
+from keeptrail.store import postgres_locks
 from keeptrail.store.partitioning import check_name, day_bounds, partition_name
 
 # The clear columns (keeptrail.protect.projection.COLUMNS, the same set and order as SQLite's
@@ -46,7 +47,7 @@ _TYPES: Final[dict[str, str]] = {
 CLEAR_NAMES: Final = COLUMNS
 CLEAR_COLUMNS: Final = tuple((c, _TYPES.get(c, 'text COLLATE "C"')) for c in COLUMNS)
 _CLEAR_DDL: Final = ",\n".join(f"    {name} {kind}" for name, kind in CLEAR_COLUMNS)
-_MIGRATION_LOCK: Final = 0x6B74_0001  # "kt" + 1: serialises migrations between servers
+_MIGRATION_LOCK: Final = postgres_locks.MIGRATIONS
 
 
 def m001_events(db: psycopg.Connection) -> None:
@@ -211,6 +212,85 @@ def m006_master_key_rotation(db: psycopg.Connection) -> None:
     db.execute("ALTER TABLE master_keys ADD COLUMN retired_at bigint, ADD COLUMN check_blob bytea")
 
 
+def m007_server_state(db: psycopg.Connection) -> None:
+    """What every server must share besides events (:mod:`keeptrail.state_db`): API tokens, the
+    rules engine's state and high-water mark, alerts, and the notification outbox.
+
+    The same tables as the SQLite files ``tokens.db``, ``detect.db`` and ``notify.db`` (same
+    columns; ``notify_meta`` is SQLite's ``meta``), so one SQL text serves both.
+    """
+    db.execute(
+        """
+        CREATE TABLE tokens (
+            id text PRIMARY KEY,
+            name text NOT NULL,
+            role text NOT NULL,
+            digest bytea NOT NULL UNIQUE,
+            created_at bigint NOT NULL,
+            created_by text NOT NULL,
+            revoked_at bigint,
+            revoked_by text
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX tokens_active_name ON tokens (name) WHERE revoked_at IS NULL")
+    db.execute(
+        "CREATE TABLE detect_state (rule_id text NOT NULL, key text NOT NULL, data bytea NOT NULL,"
+        " PRIMARY KEY (rule_id, key))"
+    )
+    db.execute("CREATE TABLE detect_meta (name text PRIMARY KEY, value text NOT NULL)")
+    db.execute(
+        """
+        CREATE TABLE alerts (
+            id text PRIMARY KEY,
+            rule_id text NOT NULL,
+            dedup_key text NOT NULL,
+            window_start bigint NOT NULL,
+            title text NOT NULL,
+            description text NOT NULL DEFAULT '',
+            severity text NOT NULL,
+            tags text NOT NULL,
+            key text NOT NULL,
+            first_time bigint NOT NULL,
+            last_time bigint NOT NULL,
+            count bigint NOT NULL,
+            evidence text NOT NULL,
+            reason text NOT NULL,
+            status text NOT NULL,
+            created_at bigint NOT NULL,
+            updated_at bigint NOT NULL,
+            history text NOT NULL,
+            event_id text NOT NULL DEFAULT ''
+        )
+        """
+    )
+    db.execute("CREATE INDEX alerts_dedup ON alerts (rule_id, dedup_key, window_start)")
+    db.execute("CREATE INDEX alerts_last ON alerts (last_time)")
+    db.execute("CREATE INDEX alerts_status ON alerts (status, last_time)")
+    db.execute(
+        """
+        CREATE TABLE outbox (
+            id text PRIMARY KEY,
+            sink text NOT NULL,
+            alert_id text NOT NULL,
+            rule_id text NOT NULL,
+            body bytea NOT NULL,
+            created_at bigint NOT NULL,
+            attempts bigint NOT NULL DEFAULT 0,
+            next_at bigint NOT NULL,
+            last_error text,
+            state text NOT NULL DEFAULT 'pending',
+            delivered_at bigint,
+            reported bigint NOT NULL DEFAULT 0
+        )
+        """
+    )
+    db.execute("CREATE INDEX outbox_due ON outbox (state, next_at)")
+    db.execute("CREATE INDEX outbox_sink_due ON outbox (sink, state, next_at)")
+    db.execute("CREATE INDEX outbox_alert ON outbox (alert_id)")
+    db.execute("CREATE TABLE notify_meta (key text PRIMARY KEY, value text NOT NULL)")
+
+
 MIGRATIONS: Final[tuple[Callable[[psycopg.Connection], None], ...]] = (
     m001_events,
     m002_file_positions,
@@ -218,6 +298,7 @@ MIGRATIONS: Final[tuple[Callable[[psycopg.Connection], None], ...]] = (
     m004_partitions_holds,
     m005_data_keys,
     m006_master_key_rotation,
+    m007_server_state,
 )
 
 

@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from keeptrail.errors import UserError
+from keeptrail.event import Event
 from keeptrail.protect.keyring import KeyUnavailable
-from keeptrail.query.compile_sql import Dialect, compile_sql, compile_time_range
-from keeptrail.query.errors import QueryError
-from keeptrail.query.parse import parse
-from keeptrail.query.predicate import compile_predicate
-from keeptrail.query.split import split_query
+from keeptrail.query.compile_sql import Dialect
 from keeptrail.store.contract import Hold, PartitionInfo, PurgeResult, ReclaimResult
+from keeptrail.store.hold_match import held_leaves
 from keeptrail.store.partitioning import quoted as q
 from keeptrail.store.sealed import PartitionKeys, PartitionMeta
 from keeptrail.store.sqlite_partitions import RECLAIM_PATTERN, reclaim_table
@@ -68,7 +66,9 @@ class RetentionMixin:
             raise UserError(f"no partition named {name!r}")
         if meta.state == "purged":
             return PurgeResult(name, "purged", 0, 0, False, [], meta.first_time, meta.last_time)
-        held = self._held(meta, [h for h in holds if h.active])
+        held = held_leaves(
+            meta, holds, Dialect.SQLITE, leaves=self._hold_leaves, events=self._hold_events
+        )
         now = time.time_ns() // 1000
         db = self._db
         if not held:
@@ -201,49 +201,17 @@ class RetentionMixin:
             dropped.append(name)
         return ReclaimResult(dropped, len(queue) - len(dropped), time.perf_counter() - started)
 
-    def _held(self, meta: PartitionMeta, holds: Sequence[Hold]) -> set[int]:
-        """Leaf indexes of the partition's events under any of ``holds``."""
-        held: set[int] = set()
-        if meta.first_time is None or meta.last_time is None:
-            return held
-        for hold in holds:
-            if hold.since is not None and hold.since > meta.last_time:
-                continue
-            if hold.until is not None and hold.until <= meta.first_time:
-                continue
-            held.update(self._matching(meta, hold))
-        return held
+    def _hold_leaves(self, meta: PartitionMeta, where: str, params: list[Any]) -> list[int]:
+        found = self._db.execute(f"SELECT leaf_index FROM {q(meta.name)}{where}", params)
+        return [r[0] for r in found]
 
-    def _matching(self, meta: PartitionMeta, hold: Hold) -> list[int]:
-        try:
-            tree = parse(hold.query) if hold.query else None
-        except QueryError as exc:
-            raise UserError(f"hold {hold.id} has an invalid query: {exc}") from None
-        split = split_query(tree, meta.clear)
-        clauses: list[str] = []
-        params: list[Any] = []
-        if split.sql is not None:
-            sql, qparams = compile_sql(split.sql, Dialect.SQLITE)
-            clauses.append(f"({sql})")
-            params.extend(qparams)
-        if hold.since is not None or hold.until is not None:
-            sql, tparams = compile_time_range(hold.since, hold.until, Dialect.SQLITE)
-            clauses.append(sql)
-            params.extend(tparams)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        if split.residual is None:
-            return [
-                r[0]
-                for r in self._db.execute(f"SELECT leaf_index FROM {q(meta.name)}{where}", params)
-            ]
-        matches = compile_predicate(split.residual)
-        return [
-            leaf
-            for leaf, id16, blob in self._db.execute(
-                f"SELECT leaf_index, id, sealed FROM {q(meta.name)}{where}", params
-            )
-            if matches(self._keys.event(meta, id16, blob))
-        ]
+    def _hold_events(
+        self, meta: PartitionMeta, where: str, params: list[Any]
+    ) -> Iterator[tuple[int, Event]]:
+        for leaf, id16, blob in self._db.execute(
+            f"SELECT leaf_index, id, sealed FROM {q(meta.name)}{where}", params
+        ):
+            yield leaf, self._keys.event(meta, id16, blob)
 
     # --- holds -----------------------------------------------------------------------------------
 

@@ -136,6 +136,8 @@ async def search(
             "events": [to_document(e) for e in page.events],
             "next_cursor": page.next_cursor,
             "count": len(page.events),
+            "stopped_early": page.stopped_early,
+            "scanned": page.scanned,
         }
     )
 
