@@ -134,7 +134,7 @@ def test_the_data_dir_config_file_is_read_without_config(tmp_path: Path) -> None
 def test_the_postgres_store_reads_the_config_file_too(tmp_path: Path, postgres_url: str) -> None:
     """serve --store postgresql://… --config FILE: [protect] from FILE reaches open_postgres."""
     data = tmp_path / "data"
-    tokens = make_tokens(data)
+    tokens = make_tokens(data, postgres_url)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = tmp_path / "etc" / "keeptrail.toml"

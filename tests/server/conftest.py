@@ -59,9 +59,10 @@ def run_server(settings: Settings, **config: Any) -> Iterator[tuple[str, uvicorn
         sock.close()
 
 
-def make_tokens(data_dir: Path) -> dict[str, str]:
-    """One token per role, plus a revoked one under ``revoked``."""
-    store = TokenStore(data_dir)
+def make_tokens(data_dir: Path, store_url: str | None = None) -> dict[str, str]:
+    """One token per role, plus a revoked one under ``revoked`` (in the PostgreSQL store's
+    database when ``store_url`` is given: where a server on that store looks them up)."""
+    store = TokenStore(data_dir, store_url)
     try:
         out = {
             role: store.create(name=f"{role}-token", role=role, created_by="test")[1]

@@ -120,3 +120,17 @@ def _needles(chunks: tuple[str, ...], *, fold_case: bool) -> list[Needle]:
         if data and not any(b in _ESCAPED for b in data):
             found.append(Needle(data, fold_case))
     return found
+
+
+def has_needles(data: bytes, needles: tuple[Needle, ...]) -> bool:
+    """Whether canonical bytes contain every needle (see ``required_needles``)."""
+    folded: bytes | None = None
+    for needle in needles:
+        if needle.fold_case:
+            if folded is None:
+                folded = data.lower()
+            if needle.data not in folded:
+                return False
+        elif needle.data not in data:
+            return False
+    return True

@@ -41,7 +41,7 @@ from keeptrail.protect.retention import RetentionPolicies
 from keeptrail.protect.seal import aad_for
 from keeptrail.query.compile_sql import Dialect, compile_sql, compile_time_range
 from keeptrail.query.predicate import compile_predicate
-from keeptrail.query.split import split_query
+from keeptrail.query.split import has_needles, required_needles, split_query
 from keeptrail.query.tree import Node
 from keeptrail.store import rows
 from keeptrail.store.compact import pack
@@ -383,6 +383,7 @@ class PostgresStore(PgLedgerMixin):
         cursor at the last candidate examined, so the caller continues where the scan stopped.
         """
         matches = compile_predicate(residual)
+        needles = required_needles(residual)  # absent from the opened bytes: cannot match
         found: list[tuple[Event, int, int]] = []
         scanned = 0
         with (
@@ -393,8 +394,9 @@ class PostgresStore(PgLedgerMixin):
             cur.execute(f"{_READ}{where}{order}", params)
             for t, leaf, partition, id_, blob in cur:
                 scanned += 1
-                event = self._event(partition, id_, blob)
-                if matches(event):
+                data = self._canonical(partition, id_.bytes, bytes(blob))
+                event = event_from_canonical(data) if has_needles(data, needles) else None
+                if event is not None and matches(event):
                     found.append((event, t, leaf))
                     if len(found) > limit:
                         last = found[limit - 1]

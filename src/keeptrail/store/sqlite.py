@@ -35,7 +35,7 @@ from keeptrail.ledger.tree import Grown, grow, load_frontier, persist
 from keeptrail.protect.projection import DEFAULT_CLEAR, REQUIRED, Projection
 from keeptrail.query.compile_sql import Dialect, compile_sql, compile_time_range
 from keeptrail.query.predicate import compile_predicate
-from keeptrail.query.split import Needle, required_needles, split_query
+from keeptrail.query.split import has_needles, required_needles, split_query
 from keeptrail.query.tree import Node
 from keeptrail.store import rows
 from keeptrail.store.compact import pack
@@ -362,7 +362,7 @@ class SQLiteStore(RetentionMixin, LedgerMixin):
                     for k, leaf, id16, t, blob in batch:
                         scanned += 1
                         data = keys.canonical(group[k], id16, blob)
-                        if not _has_needles(data, needles):
+                        if not has_needles(data, needles):
                             event = None
                         else:
                             event = event_from_canonical(data)
@@ -552,20 +552,6 @@ class SQLiteStore(RetentionMixin, LedgerMixin):
         self._db.close()
         if self._keyring is not None:
             self._keyring.close()
-
-
-def _has_needles(data: bytes, needles: tuple[Needle, ...]) -> bool:
-    """Whether canonical bytes contain every needle (see ``required_needles``)."""
-    folded: bytes | None = None
-    for needle in needles:
-        if needle.fold_case:
-            if folded is None:
-                folded = data.lower()
-            if needle.data not in folded:
-                return False
-        elif needle.data not in data:
-            return False
-    return True
 
 
 def _require_current_schema(db: sqlite3.Connection, path: Path) -> None:
