@@ -86,8 +86,8 @@ class StateDB:
         self._db.execute("COMMIT")
 
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-        for params in rows:
-            self.execute(statement, params)
+        """One statement over many rows (PostgreSQL: pipelined, not one round trip per row)."""
+        self._db.executemany(statement, rows)
 
     def rollback(self) -> None:
         if self._db.in_transaction:
@@ -139,13 +139,22 @@ class PostgresStateDB(StateDB):
         self.errors = (psycopg.Error,)
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Rows:
+        return self._pg.execute(self._translate(statement), params)
+
+    def _translate(self, statement: str) -> str:
         translated = self._sql.get(statement)
         if translated is None:
             # "?" appears in our statements only as a placeholder; "%" only in LIKE patterns
             # passed as parameters, never in the text, so escaping it is enough.
             translated = statement.replace("%", "%%").replace("?", "%s")
             self._sql[statement] = translated
-        return self._pg.execute(translated, params)
+        return translated
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        with self._pg.cursor() as cur:
+            cur.executemany(self._translate(statement), rows)
 
     def create(self, schema: str) -> None:
         """Nothing: ``m007_server_state`` created the tables with the store."""

@@ -226,7 +226,11 @@ class Engine:
         try:
             firings = self.evaluate(events, stats)
             firings.extend(self.check_silence(clock))
-            raised = [self._store_alert(f) for f in firings]
+            built = [self.build_alert(rule, key, firing) for rule, key, firing in firings]
+            raised = [
+                Raised(firings[first][0], stored, is_new)
+                for stored, is_new, first in self.alerts.upsert_many(built)
+            ]
             fresh = [r for r in raised if r.is_new]
             if store is not None and fresh:
                 store.append([alert_event(r.rule, r.alert) for r in fresh])
@@ -414,11 +418,6 @@ class Engine:
             description=rule.description,
         )
 
-    def _store_alert(self, item: tuple[Rule, dict[str, str], Firing]) -> Raised:
-        rule, key, firing = item
-        stored, is_new = self.alerts.upsert(self.build_alert(rule, key, firing))
-        return Raised(rule, stored, is_new)
-
     # --- persistence -----------------------------------------------------------------------
 
     def _prune_idle(self) -> None:
@@ -446,8 +445,10 @@ class Engine:
             if own.get("clock") != clock:
                 own["clock"] = clock
                 self._dirty.add((rule_id, RULE_KEY))
-        for rule_id, ktext in self._dirty:
-            self.state.save(rule_id, ktext, self._states.get(rule_id, {}).get(ktext))
+        self.state.save_many(
+            (rule_id, ktext, self._states.get(rule_id, {}).get(ktext))
+            for rule_id, ktext in self._dirty
+        )
         self._dirty.clear()
 
     def close(self) -> None:
