@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -104,6 +105,7 @@ def test_one_engine_at_a_time_and_the_next_carries_on(postgres_url: str, tmp_pat
         mark = first.high_water
         first.close()  # its session ends: the lock is free
         store.append([_root_login(f"h{i}", 10 + i) for i in range(3, 5)])  # type: ignore[misc]
+        assert _eventually(second.lead)  # once PostgreSQL has ended the first one's session
         took_over = second.catch_up(store)
         # It resumed from the first engine's high-water mark: what the first evaluated is not
         # evaluated again (no alert twice), the two new logins are (no alert missed).
@@ -115,6 +117,17 @@ def test_one_engine_at_a_time_and_the_next_carries_on(postgres_url: str, tmp_pat
     finally:
         second.close()
         store.close()
+
+
+def _eventually(check: Callable[[], bool], seconds: float = 10) -> bool:
+    """``check()`` turning true within ``seconds``: a closed session's advisory locks are
+    released when PostgreSQL has ended the backend, a moment after the client hung up."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _root_login_hosts(url: str) -> list[str]:
@@ -174,7 +187,7 @@ def test_one_server_delivers_and_another_takes_over(postgres_url: str, tmp_path:
         second.set_seen_until(40)  # never moves back
         assert first.seen_until() == 50
         first.close()
-        assert second.lead()
+        assert _eventually(second.lead)  # once PostgreSQL has ended the first one's session
         assert [d.alert_id for d in second.due(10)] == ["alert-1"]
     finally:
         second.close()
