@@ -20,8 +20,9 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from tests.agent.procs import free_port, keeptrail
+from tests.agent.procs import keeptrail
 from tests.factories import make_event
+from tests.pg_servers import PgServer
 
 from keeptrail.event import to_document, uuid7
 from keeptrail.ledger.keys import create_signer
@@ -32,64 +33,6 @@ pytestmark = pytest.mark.postgres
 
 BATCHES = 48
 PER_BATCH = 200
-
-
-class PgServer:
-    """``keeptrail serve --store URL`` with its own data directory and the shared key.
-
-    Tokens are shared through the database, so each server's client gets its own name."""
-
-    def __init__(self, url: str, data_dir: Path, log: Path) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.token = keeptrail(
-            "tokens", "create", "--name", f"client-{data_dir.name}", "--role", "ingest",
-            "--data-dir", str(data_dir),
-            env={"KEEPTRAIL_STORE": url},
-        ).stdout.strip()  # fmt: skip
-        self.log = log
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable, "-m", "keeptrail", "serve",
-                    "--listen", f"127.0.0.1:{self.port}",
-                    "--data-dir", str(data_dir),
-                    "--store", url,
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not become ready: {self.log.read_text()[-2000:]}")
-
-    def post(self, docs: list[dict[str, object]]) -> int:
-        answer = httpx.post(
-            f"{self.base}/api/v1/events",
-            json=docs,
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=60,
-        )
-        answer.raise_for_status()
-        return int(answer.json()["stored"])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
 
 
 def integrator_pid(url: str) -> int | None:
@@ -117,6 +60,11 @@ def test_two_servers_one_ledger_survive_killing_the_integrator(
         d.mkdir()
         shutil.copytree(dirs[0] / "keys", d / "keys")
     servers = [PgServer(postgres_url, d, tmp_path / f"{d.name}.log") for d in dirs]
+    for s in servers:  # tokens are shared through the database: each client its own name
+        s.token = keeptrail(
+            "tokens", "create", "--name", f"client-{s.data_dir.name}", "--role", "ingest",
+            "--data-dir", str(s.data_dir), "--store", postgres_url,
+        ).stdout.strip()  # fmt: skip
     try:
         for s in servers:
             s.wait_ready()

@@ -10,21 +10,18 @@ real webhook receiver on loopback, and kills the server that runs the rules with
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
-from tests.agent.procs import free_port, keeptrail
+from tests.agent.procs import keeptrail
 from tests.factories import make_event
 from tests.notify.receivers import HttpReceiver, http_receiver
+from tests.pg_servers import PgServer
 
 from keeptrail.detect.alerts import open_alerts
 from keeptrail.detect.runtime import open_engine
@@ -196,55 +193,8 @@ def test_one_server_delivers_and_another_takes_over(postgres_url: str, tmp_path:
 # --- two real servers ---------------------------------------------------------------------
 
 
-class Server:
-    def __init__(self, url: str, data_dir: Path, log: Path) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        env = {**os.environ, "KT_SHARED_SECRET": SECRET}
-        env.pop("KEEPTRAIL_CONFIG", None)
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable, "-m", "keeptrail", "serve",
-                    "--listen", f"127.0.0.1:{self.port}",
-                    "--data-dir", str(data_dir),
-                    "--store", url,
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )  # fmt: skip
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.proc.poll() is None, self.log.read_text()[-2000:]
-            time.sleep(0.1)
-        raise AssertionError(f"server did not become ready: {self.log.read_text()[-2000:]}")
-
-    def post(self, token: str, events: list[object]) -> None:
-        answer = httpx.post(
-            f"{self.base}/api/v1/events",
-            json=[to_document(e) for e in events],  # type: ignore[arg-type]
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=60,
-        )
-        assert answer.status_code == 200, answer.text
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+def _document(host: str, offset: int) -> dict[str, object]:
+    return to_document(_root_login(host, offset))  # type: ignore[arg-type]
 
 
 def _holder_pid(url: str, lock: int) -> int | None:
@@ -270,7 +220,7 @@ def _alert_ids_delivered_once(rx: HttpReceiver) -> bool:
     return len(ids) == len(set(ids))
 
 
-def _wait_for(rx: HttpReceiver, count: int, servers: list[Server], seconds: float = 90) -> None:
+def _wait_for(rx: HttpReceiver, count: int, servers: list[PgServer], seconds: float = 90) -> None:
     deadline = time.monotonic() + seconds
     while len(_hosts_delivered(rx)) < count:
         logs = "\n".join(s.log.read_text()[-1500:] for s in servers)
@@ -291,13 +241,16 @@ def test_two_servers_raise_and_deliver_each_alert_once(postgres_url: str, tmp_pa
                 f'[[notify.webhook]]\nname = "soc"\nurl = "{rx.url}/hook"\n'
                 'secret = "$env:KT_SHARED_SECRET"\n'
             )
-        servers = [Server(postgres_url, d, tmp_path / f"{d.name}.log") for d in dirs]
+        servers = [
+            PgServer(postgres_url, d, tmp_path / f"{d.name}.log", env={"KT_SHARED_SECRET": SECRET})
+            for d in dirs
+        ]
         try:
             for s in servers:
                 s.wait_ready()
             # A root login on each of 10 hosts, half through each server.
             for i in range(10):
-                servers[i % 2].post(token, [_root_login(f"h{i:02d}", i)])
+                servers[i % 2].post([_document(f"h{i:02d}", i)], token)
             _wait_for(rx, 10, servers)
             time.sleep(3)  # room for a duplicate to show up
             assert sorted(_hosts_delivered(rx)) == [f"h{i:02d}" for i in range(10)]
@@ -312,7 +265,7 @@ def test_two_servers_raise_and_deliver_each_alert_once(postgres_url: str, tmp_pa
             dead.proc.send_signal(signal.SIGKILL)
             dead.proc.wait(30)
             for i in range(10, 15):
-                survivor.post(token, [_root_login(f"h{i:02d}", i)])
+                survivor.post([_document(f"h{i:02d}", i)], token)
             _wait_for(rx, 15, [survivor])
             time.sleep(3)
             assert sorted(_hosts_delivered(rx)) == [f"h{i:02d}" for i in range(15)]

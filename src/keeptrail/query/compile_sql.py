@@ -98,6 +98,25 @@ def compile_time_range(
     return Compiled(" AND ".join(parts), params) if parts else _TRUE
 
 
+def compile_filters(
+    tree: Node | None, since_us: int | None, until_us: int | None, dialect: Dialect | str
+) -> tuple[list[str], list[SqlParam]]:
+    """The conjuncts (and their parameters) of a query over ``[since, until)``: the query's
+    fragment when there is one, then the time range when it has a side. Callers add their own
+    conjuncts (a cursor) before joining them with ``AND``."""
+    clauses: list[str] = []
+    params: list[SqlParam] = []
+    if tree is not None:
+        frag, qparams = compile_sql(tree, dialect)
+        clauses.append(f"({frag})")
+        params.extend(qparams)
+    if since_us is not None or until_us is not None:
+        frag, tparams = compile_time_range(since_us, until_us, dialect)
+        clauses.append(frag)
+        params.extend(tparams)
+    return clauses, params
+
+
 def _placeholder(dialect: Dialect) -> str:
     return "?" if dialect is Dialect.SQLITE else "%s"
 

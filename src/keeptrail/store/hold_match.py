@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from keeptrail.errors import UserError
 from keeptrail.event import Event
 from keeptrail.protect.holds import holds_overlapping
-from keeptrail.query.compile_sql import Dialect, compile_sql, compile_time_range
+from keeptrail.query.compile_sql import Dialect, compile_filters
 from keeptrail.query.errors import QueryError
 from keeptrail.query.parse import parse
 from keeptrail.query.predicate import Predicate, compile_predicate
@@ -47,18 +47,10 @@ def hold_filter(hold: Hold, clear: frozenset[str], dialect: Dialect) -> HoldFilt
     except QueryError as exc:
         raise UserError(f"hold {hold.id} has an invalid query: {exc}") from None
     sql_part, residual = split_query(tree, clear)
-    clauses: list[str] = []
-    params: list[Any] = []
-    if sql_part is not None:
-        frag, qparams = compile_sql(sql_part, dialect)
-        clauses.append(f"({frag})")
-        params.extend(qparams)
-    if hold.since is not None or hold.until is not None:
-        frag, tparams = compile_time_range(hold.since, hold.until, dialect)
-        clauses.append(frag)
-        params.extend(tparams)
+    clauses, params = compile_filters(sql_part, hold.since, hold.until, dialect)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    return HoldFilter(where, params, None if residual is None else compile_predicate(residual))
+    residual_test = None if residual is None else compile_predicate(residual)
+    return HoldFilter(where, list(params), residual_test)
 
 
 def held_leaves(

@@ -39,7 +39,7 @@ from keeptrail.protect.keyring import KeyUnavailable
 from keeptrail.protect.projection import DEFAULT_CLEAR, REQUIRED, Projection, encode_clear
 from keeptrail.protect.retention import RetentionPolicies
 from keeptrail.protect.seal import aad_for
-from keeptrail.query.compile_sql import Dialect, compile_sql, compile_time_range
+from keeptrail.query.compile_sql import Dialect, compile_filters, compile_time_range
 from keeptrail.query.predicate import compile_predicate
 from keeptrail.query.split import has_needles, required_needles, split_query
 from keeptrail.query.tree import Node
@@ -357,7 +357,7 @@ class PostgresStore(PgLedgerMixin):
     ) -> SearchPage:
         with self._lock:
             sql_part, residual = split_query(query, self._clear_set(since, until))
-            clauses, params = _filters(sql_part, since, until)
+            clauses, params = compile_filters(sql_part, since, until, PG)
             if cursor is not None:
                 c_time, c_leaf = decode_cursor(cursor)
                 clauses.append("(time, leaf_index) < (%s, %s)")
@@ -415,7 +415,7 @@ class PostgresStore(PgLedgerMixin):
         """PostgreSQL's plan for the SQL part of a search (which indexes and partitions)."""
         with self._lock:
             sql_part, _ = split_query(query, self._clear_set())
-            clauses, params = _filters(sql_part, since, until)
+            clauses, params = compile_filters(sql_part, since, until, PG)
             where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
             plan = self._db.execute(
                 f"EXPLAIN {_READ}{where} ORDER BY time DESC, leaf_index DESC LIMIT 50", params
@@ -681,22 +681,6 @@ class PostgresStore(PgLedgerMixin):
             close = getattr(keyring, "close", None)
             if close is not None:
                 close()
-
-
-def _filters(
-    query: Node | None, since: int | None, until: int | None
-) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query is not None:
-        frag, qparams = compile_sql(query, PG)
-        clauses.append(f"({frag})")
-        params.extend(qparams)
-    if since is not None or until is not None:
-        frag, tparams = compile_time_range(since, until, PG)
-        clauses.append(frag)
-        params.extend(tparams)
-    return clauses, params
 
 
 def _leaf_runs(leaves: Sequence[int]) -> list[tuple[int, int]]:
