@@ -1,9 +1,15 @@
-"""``keeptrail ingest``: read log files (or standard input) into the store."""
+"""``keeptrail ingest``: read log files (or standard input) into the store.
+
+The rules run after each committed batch; the alerts they raise are queued for every ``[notify]``
+sink and sent once before the command ends. What could not be sent yet (a receiver down) stays
+in the outbox, where ``keeptrail serve`` retries it.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -21,12 +27,14 @@ from rich.progress import (
 
 from keeptrail.cli.common import DataDir, StoreUrl, store_for
 from keeptrail.cli.output import count_table, make_console, safe
-from keeptrail.config import default_data_dir, resolve_timezone
+from keeptrail.config import default_data_dir, load_config_file, resolve_timezone
 from keeptrail.detect.engine import Engine, RunStats
 from keeptrail.detect.runtime import open_engine
 from keeptrail.errors import UserError
 from keeptrail.event import Event
 from keeptrail.ingest import Ingestor, IngestSummary
+from keeptrail.notify.config import notify_config
+from keeptrail.notify.dispatcher import Notifier
 from keeptrail.parsers.formats import format_names
 from keeptrail.store import Store
 
@@ -75,9 +83,14 @@ def ingest(
         os.environ["KEEPTRAIL_CHECKPOINT_LOG"] = str(publish_checkpoints)
     store = store_for(data_dir, store=store_url)
     url = store_url or os.environ.get("KEEPTRAIL_STORE")
-    engine = None if no_detect else _open_engine(data_dir or default_data_dir(), url)
+    directory = data_dir or default_data_dir()
+    engine = None if no_detect else _open_engine(directory, url)
+    notifier = None if engine is None else _open_notifier(directory, url, store)
+    if notifier is not None and engine is not None:
+        engine.add_listener(notifier.listener)
     detected = RunStats()
     leading = True
+    sent: tuple[int, int] | None = None
     try:
         ingestor = Ingestor(
             store,
@@ -104,7 +117,12 @@ def ingest(
         if engine is not None:
             _detect(engine, store, detected)  # events committed by others since the last run
             leading = engine.lead()
+        if notifier is not None:
+            attempts = notifier.run_once()  # each due delivery once; retries wait for a server
+            sent = (attempts, notifier.outbox.counts().get("pending", 0))
     finally:
+        if notifier is not None:
+            notifier.close()
         if engine is not None:
             engine.close()
         store.close()
@@ -123,6 +141,12 @@ def ingest(
             + (" (keeptrail alerts list)" if detected.alerts_new else ""),
             markup=False,
         )
+    if sent is not None and (sent[0] or sent[1]):
+        console.print(
+            f"notifications: {sent[0]} delivery attempt(s); {sent[1]} pending in the outbox"
+            + (" (keeptrail serve retries them)" if sent[1] else ""),
+            markup=False,
+        )
 
 
 def _open_engine(directory: Path, store_url: str | None) -> Engine | None:
@@ -134,6 +158,25 @@ def _open_engine(directory: Path, store_url: str | None) -> Engine | None:
             f"warning: detection is off for this run: {safe(exc)}", markup=False
         )
         return None
+
+
+def _open_notifier(directory: Path, store_url: str | None, store: Store) -> Notifier | None:
+    """Delivery of this run's alerts to the ``[notify]`` sinks; None without sinks, or with a
+    warning when the table is wrong (a broken sink must not stop collection either)."""
+    try:
+        cfg = notify_config(load_config_file(directory))
+    except UserError as exc:
+        Console(stderr=True, highlight=False).print(
+            f"warning: notifications are off for this run: {safe(exc)}", markup=False
+        )
+        return None
+    if not cfg.sinks:
+        return None
+
+    def record(events: Sequence[Event]) -> None:  # alert.delivery_failed events
+        store.append(events)
+
+    return Notifier.open(directory, cfg, record=record, store=store_url)
 
 
 def _detect(
