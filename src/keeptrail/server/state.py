@@ -23,6 +23,7 @@ from keeptrail.server.metrics import Metrics, StoreSnapshot
 from keeptrail.server.settings import Settings
 from keeptrail.server.tokens import TokenStore
 from keeptrail.server.workers import StoreThreads
+from keeptrail.state_db import is_postgres_url
 from keeptrail.store import FilePosition, Store
 
 
@@ -85,7 +86,7 @@ class ServerState:
         detector = self.detector
         if detector is None:
             return
-        shared = self.settings.store is not None
+        shared = is_postgres_url(self.settings.store)
         ticked = time.monotonic()
         while True:
             await asyncio.sleep(follow if shared else every)

@@ -35,7 +35,6 @@ from keeptrail.ledger.note import Signer
 from keeptrail.ledger.proof import consistency_proof
 from keeptrail.ledger.publish import Publisher
 from keeptrail.ledger.tree import StoredNodes
-from keeptrail.protect.keyring import KeyUnavailable
 from keeptrail.protect.projection import DEFAULT_CLEAR, REQUIRED, Projection, encode_clear
 from keeptrail.protect.retention import RetentionPolicies
 from keeptrail.protect.seal import aad_for
@@ -561,18 +560,7 @@ class PostgresStore(PgLedgerMixin):
             table = sql.Identifier(name)
             db = self._db
             if not held:
-                destroyed = False
-                if meta.sealed:
-                    keyring = self._keys.keyring
-                    if keyring is None:
-                        raise KeyUnavailable(
-                            name, "purging it needs the keyring (to destroy its data key first)"
-                        )
-                    # Crypto-shred first: once the key is gone every copy of the rows (backups,
-                    # replicas, WAL archives) is unreadable, whatever happens to the DROP.
-                    keyring.destroy(name, reason=f"retention purge, event {purge_event_id}")
-                    self._keys.forget(name)
-                    destroyed = True
+                destroyed = self._keys.shred(meta, purge_event_id)  # before the DROP
                 with db.transaction():
                     db.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
                     db.execute(

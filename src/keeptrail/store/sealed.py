@@ -134,6 +134,20 @@ class PartitionKeys:
             key = self._cache[partition] = self.keyring.existing_key(partition)
         return key
 
+    def shred(self, meta: PartitionMeta, purge_event_id: str) -> bool:
+        """Destroy a sealed partition's data key before its rows go (crypto-shredding: every
+        copy of them — backups, replicas, WAL — is unreadable from then on, whatever happens
+        to the deletion). Returns whether a key was destroyed (``False``: plaintext)."""
+        if not meta.sealed:
+            return False
+        if self.keyring is None:
+            raise KeyUnavailable(
+                meta.name, "purging it needs the keyring (to destroy its data key first)"
+            )
+        self.keyring.destroy(meta.name, reason=f"retention purge, event {purge_event_id}")
+        self.forget(meta.name)
+        return True
+
     def forget(self, partition: str) -> None:
         """Drop a cached key (after it was destroyed)."""
         key = self._cache.pop(partition, None)

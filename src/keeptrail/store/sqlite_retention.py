@@ -25,7 +25,6 @@ from typing import Any, Final
 
 from keeptrail.errors import UserError
 from keeptrail.event import Event
-from keeptrail.protect.keyring import KeyUnavailable
 from keeptrail.query.compile_sql import Dialect
 from keeptrail.store.contract import Hold, PartitionInfo, PurgeResult, ReclaimResult
 from keeptrail.store.hold_match import held_leaves
@@ -72,17 +71,8 @@ class RetentionMixin:
         now = time.time_ns() // 1000
         db = self._db
         if not held:
-            destroyed = False
-            if meta.sealed:
-                keyring = self._keys.keyring
-                if keyring is None:
-                    raise KeyUnavailable(
-                        name, "purging it needs the keyring (to destroy its data key first)"
-                    )
-                keyring.destroy(name, reason=f"retention purge, event {purge_event_id}")
-                self._keys.forget(name)
-                destroyed = True
-            else:
+            destroyed = self._keys.shred(meta, purge_event_id)  # before the rows go
+            if not destroyed:
                 db.execute("PRAGMA secure_delete = ON")  # plaintext pages are zeroed when freed
             db.execute("BEGIN IMMEDIATE")
             try:
